@@ -1,0 +1,99 @@
+"""Who is calling: API key from metadata (x-api-key, Authorization: Bearer) or the JSON body's apiKey.
+
+Lookups are cached for a couple of seconds so that every request does not hit ClickHouse,
+while a revoked key stops working within CACHE_SECONDS (the promise is 5 s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from carthouse.errors import PermissionDenied, Unauthenticated
+from carthouse.tenancy.keys import key_matches, parse_key
+from carthouse.tenancy.repository import Appspace, KeyRecord, TenancyRepository
+
+CACHE_SECONDS = 2.0
+
+MISSING_KEY = "API key required"
+INVALID_KEY = "Invalid API key"
+REVOKED_KEY = "API key has been revoked"
+SECRET_REQUIRED = "Secret key required"
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """A small thread-safe read-through cache whose entries (misses included) expire after ``ttl`` seconds."""
+
+    def __init__(self, load: Callable[[K], V], ttl: float) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = self._load(key)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (now + self._ttl, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the appspace and the kind of key it used."""
+
+    appspace: Appspace
+    key_kind: str
+
+    @property
+    def is_secret(self) -> bool:
+        return self.key_kind == "secret"
+
+    def require_secret(self) -> None:
+        if not self.is_secret:
+            raise PermissionDenied(SECRET_REQUIRED)
+
+
+def key_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str:
+    headers = {name.lower(): value for name, value in metadata if isinstance(value, str)}
+    if headers.get("x-api-key"):
+        return headers["x-api-key"].strip()
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return ""
+
+
+class Authenticator:
+    def __init__(self, repository: TenancyRepository, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._keys: TtlCache[str, KeyRecord | None] = TtlCache(repository.get_key, cache_seconds)
+        self._appspaces: TtlCache[str, Appspace | None] = TtlCache(repository.get_appspace, cache_seconds)
+
+    def appspace(self, appspace_id: str) -> Appspace | None:
+        return self._appspaces.get(appspace_id)
+
+    def authenticate(self, metadata: Iterable[tuple[str, str | bytes]], body_key: str = "") -> Principal:
+        raw = key_from_metadata(metadata) or body_key.strip()
+        if not raw:
+            raise Unauthenticated(MISSING_KEY)
+        parsed = parse_key(raw)
+        record = self._keys.get(parsed.key_id) if parsed else None
+        if record is None or parsed is None or not key_matches(raw, record.key_hash):
+            raise Unauthenticated(INVALID_KEY)
+        if record.revoked_at:
+            raise Unauthenticated(REVOKED_KEY)
+        appspace = self.appspace(record.appspace_id)
+        if appspace is None:
+            raise Unauthenticated(INVALID_KEY)
+        return Principal(appspace=appspace, key_kind=record.kind)

@@ -1,0 +1,226 @@
+"""The ``carthouse`` command: run the embedded stack, manage appspaces and keys.
+
+Management commands talk to the running stack's AdminService over gRPC (chdb lets only one process
+own the data directory), authenticated with the admin token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from carthouse.admin_token import read_admin_token
+from carthouse.config import ConfigError, Settings
+from carthouse.grpc_server import ADMIN_TOKEN_METADATA
+from carthouse.tenancy.plans import PLANS
+
+log = logging.getLogger("carthouse")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.redis_server import RedisServer
+    from carthouse.stack import running_stack
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    redis = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        redis = RedisServer(Path(settings.data_dir) / "redis", port=args.redis_port).start()
+        redis_url = redis.url
+        log.info("started redis-server on %s (data in %s)", redis_url, redis.workdir)
+    try:
+        backend = settings.clickhouse_url or f"chdb at {settings.data_dir.resolve()}"
+        log.info("opening store: %s, database %s", backend, settings.database)
+        with running_stack(settings, redis_url) as stack:
+            log.info("Carthouse is up: gRPC on %s:%d. Ctrl-C stops it.", settings.grpc_host, stack.port)
+            log.info("REST gateway: not built yet (issue 3); use gRPC meanwhile")
+            stop.wait()
+            log.info("shutting down: finishing in-flight requests and flushing writes")
+    finally:
+        if redis is not None:
+            redis.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+# ---------------------------------------------------------------- admin calls
+
+
+def _admin_stub(settings: Settings, target: str) -> tuple[Any, list[tuple[str, str]]]:
+    from carthouse.v1 import admin_pb2_grpc
+
+    channel = grpc.insecure_channel(target)
+    return admin_pb2_grpc.AdminServiceStub(channel), [(ADMIN_TOKEN_METADATA, read_admin_token(settings))]
+
+
+def _print(message: Any, args: argparse.Namespace, human: Callable[[dict[str, Any]], str]) -> None:
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    print(json.dumps(data, indent=2) if args.json else human(data))
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_appspace_create(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.CreateAppspace(
+        admin_pb2.CreateAppspaceRequest(
+            name=args.name, plan=args.plan, base_currency=args.base_currency, timezone=args.timezone
+        ),
+        metadata=metadata,
+        timeout=30,
+    )
+    if args.json:
+        print(json.dumps({
+            "appspace_id": response.appspace.appspace_id,
+            "publishable_key": response.publishable_key,
+            "secret_key": response.secret_key,
+        }, indent=2))
+    else:
+        print(f"appspace {response.appspace.appspace_id} ({response.appspace.name}, plan {response.appspace.plan}, "
+              f"{response.appspace.base_currency}, {response.appspace.timezone})")
+        print(f"publishable key: {response.publishable_key}")
+        print(f"secret key:      {response.secret_key}")
+        print("Keys are shown once; store them now.")
+    return 0
+
+
+def cmd_appspace_list(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.ListAppspaces(admin_pb2.ListAppspacesRequest(), metadata=metadata, timeout=30)
+    _print(response, args, lambda d: _table(
+        d.get("appspaces", []), ["appspace_id", "name", "plan", "base_currency", "timezone", "created_at"]))
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.CreateKey(
+        admin_pb2.CreateKeyRequest(appspace_id=args.appspace, kind=args.kind), metadata=metadata, timeout=30
+    )
+    _print(response, args, lambda d: f"{d['key']['kind']} key {d['key']['key_id']}: {d['api_key']}\n"
+                                     "The key is shown once; store it now.")
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.ListKeys(admin_pb2.ListKeysRequest(appspace_id=args.appspace), metadata=metadata, timeout=30)
+    _print(response, args, lambda d: _table(d.get("keys", []), ["key_id", "kind", "created_at", "revoked_at"]))
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.RevokeKey(admin_pb2.RevokeKeyRequest(key_id=args.key_id), metadata=metadata, timeout=30)
+    _print(response, args, lambda d: f"revoked key {d['key']['key_id']} at {d['key']['revoked_at']}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="carthouse",
+        description="Carthouse: self-hostable ecommerce analytics. `carthouse run` starts the embedded stack; "
+        "the other commands manage a running one.",
+    )
+    parser.add_argument("--grpc", default=settings.grpc_target,
+                        help="address of the running stack's gRPC port (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start Redis (unless REDIS_URL), the store and every service")
+    run.add_argument("--redis-port", type=int, default=None, help="port for the embedded redis-server")
+    run.set_defaults(handler=cmd_run)
+
+    appspace = commands.add_parser("appspace", help="create and list appspaces").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = appspace.add_parser("create", help="create an appspace with a publishable and a secret key")
+    create.add_argument("--name", required=True)
+    create.add_argument("--plan", choices=list(PLANS), default="free")
+    create.add_argument("--base-currency", default="USD", help="ISO 4217 code (default USD)")
+    create.add_argument("--timezone", default="UTC", help="IANA time zone for day boundaries (default UTC)")
+    create.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    create.set_defaults(handler=cmd_appspace_create)
+    listing = appspace.add_parser("list", help="list appspaces")
+    listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    listing.set_defaults(handler=cmd_appspace_list)
+
+    key = commands.add_parser("key", help="create, list and revoke API keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    key_create = key.add_parser("create", help="create a key (shown once)")
+    key_create.add_argument("--appspace", required=True)
+    key_create.add_argument("--kind", choices=["publishable", "secret"], required=True)
+    key_create.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    key_create.set_defaults(handler=cmd_key_create)
+    key_list = key.add_parser("list", help="list an appspace's keys")
+    key_list.add_argument("--appspace", required=True)
+    key_list.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    key_list.set_defaults(handler=cmd_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke a key; effective within 5 seconds")
+    key_revoke.add_argument("key_id")
+    key_revoke.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    key_revoke.set_defaults(handler=cmd_key_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
+    configure_logging(settings.log_level)
+    try:
+        return args.handler(args, settings)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            print(f"error: cannot reach Carthouse at {args.grpc}; is `make run` running?", file=sys.stderr)
+        else:
+            print(f"error: {exc.details()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""One typed settings object, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; raised at start-up, never later."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; see the README's configuration table for each variable."""
+
+    data_dir: Path = Path("data")
+    clickhouse_url: str = ""
+    database: str = "carthouse"
+    redis_url: str = ""
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_port: int = 8080
+    admin_token: str = ""
+    log_level: str = "INFO"
+    environment: str = "development"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        settings = cls(
+            data_dir=Path(os.environ.get("CARTHOUSE_DATA_DIR", "data")),
+            clickhouse_url=os.environ.get("CLICKHOUSE_URL", ""),
+            database=os.environ.get("CARTHOUSE_DATABASE", "carthouse"),
+            redis_url=os.environ.get("REDIS_URL", ""),
+            grpc_host=os.environ.get("CARTHOUSE_GRPC_HOST", "127.0.0.1"),
+            grpc_port=_int("CARTHOUSE_GRPC_PORT", 50051),
+            http_port=_int("CARTHOUSE_HTTP_PORT", 8080),
+            admin_token=os.environ.get("CARTHOUSE_ADMIN_TOKEN", ""),
+            log_level=os.environ.get("CARTHOUSE_LOG_LEVEL", "INFO").upper(),
+            environment=os.environ.get("CARTHOUSE_ENV", "development"),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.database.replace("_", "").isalnum():
+            raise ConfigError("CARTHOUSE_DATABASE may hold only letters, digits and underscores")
+        if self.clickhouse_url and not self.clickhouse_url.startswith("clickhouse://"):
+            raise ConfigError("CLICKHOUSE_URL must look like clickhouse://host:9000/db")
+        if self.environment == "production" and self.admin_token in ("", "changeme"):
+            raise ConfigError("CARTHOUSE_ADMIN_TOKEN must be set to a real secret in production")

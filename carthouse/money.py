@@ -1,0 +1,50 @@
+"""Money as exact decimals and integer minor units of ISO 4217 currencies."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import iso4217
+
+
+class UnknownCurrency(ValueError):
+    """Not an ISO 4217 code."""
+
+
+def is_currency_code(code: str) -> bool:
+    return len(code) == 3 and code.isalpha() and code.isupper() and _lookup(code) is not None
+
+
+def _lookup(code: str) -> iso4217.Currency | None:
+    try:
+        return iso4217.Currency(code)
+    except ValueError:
+        return None
+
+
+def minor_digits(code: str) -> int:
+    """Decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3)."""
+    currency = _lookup(code)
+    if currency is None:
+        raise UnknownCurrency(code)
+    # A few funds and metals have no minor unit in ISO 4217; they are treated as 0 digits.
+    return currency.exponent or 0
+
+
+def decimal_from_json(value: float) -> Decimal:
+    """The decimal a JSON number meant: repr gives the shortest round-tripping text (49.99, not 49.98999...)."""
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return Decimal(repr(value))
+
+
+def to_minor_units(amount: Decimal, code: str) -> int:
+    """Round half-even to the currency's digits and express in minor units (49.99 USD -> 4999)."""
+    scale = Decimal(10) ** minor_digits(code)
+    return int((amount * scale).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def from_minor_units(minor: int, code: str) -> Decimal:
+    """Minor units back to a decimal amount (4999 USD -> 49.99)."""
+    return Decimal(minor).scaleb(-minor_digits(code))

@@ -1,0 +1,92 @@
+"""The composition root: wires store, Redis and every servicer into one gRPC server.
+
+In the embedded mode all services share this process (chdb lets one process own the data directory),
+yet each is its own gRPC service; later issues make them call each other through gRPC stubs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from carthouse import redis_server
+from carthouse.admin_token import ensure_admin_token
+from carthouse.auth import Authenticator
+from carthouse.config import Settings
+from carthouse.grpc_server import ServiceBinding, serve
+from carthouse.store import Store, open_store
+from carthouse.tenancy.repository import TenancyRepository
+from carthouse.v1 import admin_pb2_grpc, analytics_pb2_grpc, fraud_pb2_grpc, fx_pb2_grpc, ingest_pb2_grpc
+from services.admin import servicer as admin_servicer
+from services.admin.appspaces import AppspaceAdmin
+from services.analytics import servicer as analytics_servicer
+from services.fraud import servicer as fraud_servicer
+from services.fx import servicer as fx_servicer
+from services.ingest import servicer as ingest_servicer
+from services.ingest.dedup import Deduplicator
+from services.ingest.pipeline import IngestPipeline
+from services.ingest.quota import Quota
+from services.ingest.writer import GroupCommitWriter
+
+log = logging.getLogger("carthouse")
+
+
+@dataclass
+class RunningStack:
+    port: int
+    store: Store
+    writer: GroupCommitWriter
+    admin_token: str
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def running_stack(
+    settings: Settings, redis_url: str, store: Store | None = None, port: int | None = None
+) -> Iterator[RunningStack]:
+    """Start every service on one port; on exit stop taking calls, finish in-flight ones, flush the writer."""
+    with ExitStack() as stack:
+        if store is None:
+            store = open_store(settings)
+            stack.callback(store.close)
+        redis_client = redis_server.connect(redis_url)
+        repository = TenancyRepository(store)
+        authenticator = Authenticator(repository)
+        writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
+        stack.callback(writer.stop)
+        pipeline = IngestPipeline(Quota(redis_client), writer)
+        admin_token = ensure_admin_token(settings)
+        bindings = [
+            ServiceBinding(
+                ingest_servicer.SERVICE_NAME,
+                ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+                ingest_servicer.IngestServicer(authenticator, pipeline),
+            ),
+            ServiceBinding(
+                analytics_servicer.SERVICE_NAME,
+                analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
+                analytics_servicer.AnalyticsServicer(),
+            ),
+            ServiceBinding(
+                fraud_servicer.SERVICE_NAME,
+                fraud_pb2_grpc.add_FraudServiceServicer_to_server,
+                fraud_servicer.FraudServicer(),
+            ),
+            ServiceBinding(
+                fx_servicer.SERVICE_NAME, fx_pb2_grpc.add_FxServiceServicer_to_server, fx_servicer.FxServicer()
+            ),
+            ServiceBinding(
+                admin_servicer.SERVICE_NAME,
+                admin_pb2_grpc.add_AdminServiceServicer_to_server,
+                admin_servicer.AdminServicer(AppspaceAdmin(repository)),
+            ),
+        ]
+        bound = stack.enter_context(
+            serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
+        )
+        yield RunningStack(port=bound, store=store, writer=writer, admin_token=admin_token)

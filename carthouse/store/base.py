@@ -1,0 +1,83 @@
+"""The store interface every backend implements."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+log = logging.getLogger("carthouse.store")
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+SLOW_QUERY_SECONDS = 1.0
+
+
+class StoreError(RuntimeError):
+    """ClickHouse rejected a statement (a bug in our SQL or data, not the caller's)."""
+
+
+class StoreUnavailable(StoreError):
+    """ClickHouse cannot be reached or cannot write right now; the caller may retry."""
+
+
+class Store(ABC):
+    """A ClickHouse database: run statements, read rows as dicts, insert JSON rows."""
+
+    backend: str = ""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+
+    def query(self, sql: str, params: Params | None = None) -> list[Row]:
+        """Run a SELECT and return its rows as dicts (JSON types: numbers, strings, lists)."""
+        return self._timed(sql, lambda: self._query(sql, params or {}))
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
+        self._timed(sql, lambda: self._execute(sql, params or {}))
+
+    def insert_json_rows(self, table: str, lines: Iterable[str]) -> None:
+        """Insert pre-encoded JSONEachRow lines into a table in one statement (one part, atomic per table)."""
+        payload = "\n".join(lines)
+        if payload:
+            self._timed(f"INSERT INTO {table}", lambda: self._insert(table, payload))
+
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
+        rows = self.query(sql, params)
+        if not rows:
+            return None
+        return next(iter(rows[0].values()))
+
+    @abstractmethod
+    def _query(self, sql: str, params: Params) -> list[Row]: ...
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Params) -> None: ...
+
+    @abstractmethod
+    def _insert(self, table: str, payload: str) -> None: ...
+
+    @abstractmethod
+    def create_database(self) -> None:
+        """Create this store's database if it does not exist."""
+
+    @abstractmethod
+    def drop_database(self) -> None:
+        """Drop this store's database and everything in it (tests)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def _timed(self, sql: str, run: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return run()
+        finally:
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_QUERY_SECONDS:
+                log.warning("slow query (%.2fs, %s): %s", elapsed, self.backend, " ".join(sql.split())[:200])

@@ -1,0 +1,100 @@
+"""Embedded ClickHouse through chdb: one engine per process, a small pool of connections to it."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import chdb
+
+from carthouse.store.base import Params, Row, Store, StoreError, StoreUnavailable
+from carthouse.store.params import encode_params
+
+_CONNECT_OPTIONS = "output_format_json_quote_64bit_integers=0&output_format_json_quote_decimals=0"
+
+# chdb hosts one engine per process, bound to one path: every store in the process shares it.
+_engine_lock = threading.Lock()
+_engine_path: Path | None = None
+
+
+def _claim_engine(path: Path) -> None:
+    global _engine_path
+    with _engine_lock:
+        if _engine_path is None:
+            _engine_path = path
+        elif _engine_path != path:
+            raise StoreError(f"chdb already serves {_engine_path} in this process; cannot open {path}")
+
+
+def _is_unavailable(message: str) -> bool:
+    lowered = message.lower()
+    return any(
+        marker in lowered
+        for marker in ("permission denied", "read-only", "readonly", "no space left", "cannot open file")
+    )
+
+
+class ChdbStore(Store):
+    """A database inside the embedded engine. Connections are pooled: chdb runs queries of different
+    connections in parallel, while one connection must not run two queries at once."""
+
+    backend = "chdb"
+
+    def __init__(self, data_dir: Path, database: str, pool_size: int = 4) -> None:
+        super().__init__(database)
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _claim_engine(self.data_dir)
+        self._pool: queue.LifoQueue[chdb.state.sqlitelike.Connection] = queue.LifoQueue()
+        self._all = []
+        for _ in range(pool_size):
+            conn = chdb.connect(f"{self.data_dir}/chdb?{_CONNECT_OPTIONS}")
+            self._pool.put(conn)
+            self._all.append(conn)
+
+    @contextmanager
+    def _connection(self) -> Iterator[chdb.state.sqlitelike.Connection]:
+        conn = self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def _run(self, sql: str, params: Params, fmt: str = "JSONEachRow") -> bytes:
+        with self._connection() as conn:
+            try:
+                result = conn.query(sql, fmt, params=encode_params(params))
+            except Exception as exc:  # chdb raises ChdbError/RuntimeError with the server message
+                message = str(exc)
+                if _is_unavailable(message):
+                    raise StoreUnavailable(message) from exc
+                raise StoreError(message) from exc
+        return result.bytes() if result is not None else b""
+
+    def _query(self, sql: str, params: Params) -> list[Row]:
+        data = self._run(sql, params)
+        return [json.loads(line) for line in data.splitlines() if line]
+
+    def _execute(self, sql: str, params: Params) -> None:
+        self._run(sql, params)
+
+    def _insert(self, table: str, payload: str) -> None:
+        self._run(f"INSERT INTO {table} FORMAT JSONEachRow\n{payload}", {})
+
+    def create_database(self) -> None:
+        self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})
+        # Session state is per connection: every pooled connection works in this store's database.
+        for conn in self._all:
+            conn.query(f"USE {self.database}")
+
+    def drop_database(self) -> None:
+        self._run(f"DROP DATABASE IF EXISTS {self.database} SYNC", {})
+
+    def close(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()

@@ -1,0 +1,53 @@
+"""Ordered, idempotent schema migrations: files NNNN_name.sql in migrations/, applied once each."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from carthouse.store.base import Store
+
+log = logging.getLogger("carthouse.store")
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version
+"""
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration, in order."""
+    folder = resources.files("carthouse.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version, _, rest = entry.name.partition("_")
+            found.append((int(version), rest.removesuffix(".sql"), entry.read_text()))
+    return sorted(found)
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def migrate(store: Store) -> list[int]:
+    """Apply migrations not yet recorded; every statement is IF NOT EXISTS, so a rerun after a crash is safe."""
+    store.execute(_LEDGER)
+    done = {row["version"] for row in store.query("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, sql in migration_files():
+        if version in done:
+            continue
+        for statement in _statements(sql):
+            store.execute(statement)
+        store.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
+            {"version": version, "name": name},
+        )
+        log.info("applied migration %04d_%s to %s", version, name, store.database)
+        applied.append(version)
+    return applied

@@ -1,0 +1,1 @@
+"""Appspaces (tenants), their plans and API keys."""

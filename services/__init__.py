@@ -1,0 +1,1 @@
+"""The gRPC services; each talks to another only through its gRPC stub."""

@@ -1,0 +1,1 @@
+"""AdminService: appspaces and API keys (internal; needs the admin token)."""

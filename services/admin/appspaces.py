@@ -1,0 +1,93 @@
+"""Creating appspaces and managing their keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from carthouse.errors import InvalidArgument, NotFound
+from carthouse.money import is_currency_code
+from carthouse.tenancy.keys import KINDS, generate_key, hash_key, new_appspace_id
+from carthouse.tenancy.plans import PLANS
+from carthouse.tenancy.repository import Appspace, KeyRecord, TenancyRepository
+
+
+@dataclass(frozen=True)
+class NewKey:
+    record: KeyRecord
+    api_key: str
+
+
+@dataclass(frozen=True)
+class NewAppspace:
+    appspace: Appspace
+    publishable: NewKey
+    secret: NewKey
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument(f"Unknown timezone: {name}") from None
+
+
+class AppspaceAdmin:
+    def __init__(self, repository: TenancyRepository) -> None:
+        self._repo = repository
+
+    def create_appspace(self, name: str, plan: str, base_currency: str, timezone: str) -> NewAppspace:
+        name = name.strip()
+        plan = plan or "free"
+        base_currency = (base_currency or "USD").upper()
+        timezone = timezone or "UTC"
+        if not name:
+            raise InvalidArgument("name is required")
+        if plan not in PLANS:
+            raise InvalidArgument(f"plan must be one of {', '.join(PLANS)}")
+        if not is_currency_code(base_currency):
+            raise InvalidArgument(f"Invalid currency: {base_currency}")
+        _check_timezone(timezone)
+        appspace = Appspace(
+            appspace_id=new_appspace_id(),
+            name=name,
+            plan_name=plan,
+            base_currency=base_currency,
+            timezone=timezone,
+            created_at="",
+        )
+        self._repo.insert_appspace(appspace)
+        stored = self._repo.get_appspace(appspace.appspace_id)
+        assert stored is not None
+        return NewAppspace(
+            appspace=stored,
+            publishable=self.create_key(stored.appspace_id, "publishable"),
+            secret=self.create_key(stored.appspace_id, "secret"),
+        )
+
+    def list_appspaces(self) -> list[Appspace]:
+        return self._repo.list_appspaces()
+
+    def create_key(self, appspace_id: str, kind: str) -> NewKey:
+        if kind not in KINDS.values():
+            raise InvalidArgument("kind must be publishable or secret")
+        self._existing(appspace_id)
+        api_key, key_id = generate_key(kind)
+        record = self._repo.insert_key(appspace_id, key_id, kind, hash_key(api_key))
+        return NewKey(record=record, api_key=api_key)
+
+    def list_keys(self, appspace_id: str) -> list[KeyRecord]:
+        self._existing(appspace_id)
+        return self._repo.list_keys(appspace_id)
+
+    def revoke_key(self, key_id: str) -> KeyRecord:
+        key = self._repo.get_key(key_id)
+        if key is None:
+            raise NotFound(f"Key not found: {key_id}")
+        return key if key.revoked_at else self._repo.revoke_key(key)
+
+    def _existing(self, appspace_id: str) -> Appspace:
+        appspace = self._repo.get_appspace(appspace_id)
+        if appspace is None:
+            raise NotFound(f"Appspace not found: {appspace_id}")
+        return appspace

@@ -1,0 +1,60 @@
+"""AdminService servicer: protobuf in and out; the work is in appspaces.py."""
+
+from __future__ import annotations
+
+import grpc
+
+from carthouse.tenancy.repository import Appspace, KeyRecord, rfc3339
+from carthouse.v1 import admin_pb2, admin_pb2_grpc
+from services.admin.appspaces import AppspaceAdmin
+
+SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+
+
+def appspace_to_proto(appspace: Appspace) -> admin_pb2.Appspace:
+    return admin_pb2.Appspace(
+        appspace_id=appspace.appspace_id,
+        name=appspace.name,
+        plan=appspace.plan_name,
+        base_currency=appspace.base_currency,
+        timezone=appspace.timezone,
+        created_at=rfc3339(appspace.created_at),
+    )
+
+
+def key_to_proto(key: KeyRecord) -> admin_pb2.ApiKey:
+    return admin_pb2.ApiKey(
+        key_id=key.key_id,
+        appspace_id=key.appspace_id,
+        kind=key.kind,
+        created_at=rfc3339(key.created_at),
+        revoked_at=rfc3339(key.revoked_at),
+    )
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, admin: AppspaceAdmin) -> None:
+        self._admin = admin
+
+    def CreateAppspace(self, request, context: grpc.ServicerContext) -> admin_pb2.CreateAppspaceResponse:
+        created = self._admin.create_appspace(request.name, request.plan, request.base_currency, request.timezone)
+        return admin_pb2.CreateAppspaceResponse(
+            appspace=appspace_to_proto(created.appspace),
+            publishable_key=created.publishable.api_key,
+            secret_key=created.secret.api_key,
+        )
+
+    def ListAppspaces(self, request, context: grpc.ServicerContext) -> admin_pb2.ListAppspacesResponse:
+        return admin_pb2.ListAppspacesResponse(
+            appspaces=[appspace_to_proto(a) for a in self._admin.list_appspaces()]
+        )
+
+    def CreateKey(self, request, context: grpc.ServicerContext) -> admin_pb2.CreateKeyResponse:
+        created = self._admin.create_key(request.appspace_id, request.kind)
+        return admin_pb2.CreateKeyResponse(key=key_to_proto(created.record), api_key=created.api_key)
+
+    def ListKeys(self, request, context: grpc.ServicerContext) -> admin_pb2.ListKeysResponse:
+        return admin_pb2.ListKeysResponse(keys=[key_to_proto(k) for k in self._admin.list_keys(request.appspace_id)])
+
+    def RevokeKey(self, request, context: grpc.ServicerContext) -> admin_pb2.RevokeKeyResponse:
+        return admin_pb2.RevokeKeyResponse(key=key_to_proto(self._admin.revoke_key(request.key_id)))

@@ -1,0 +1,1 @@
+"""IngestService: validate, gate, meter, deduplicate and durably store ecommerce events."""

@@ -1,0 +1,27 @@
+"""SQL owned by ingest: writing events (the materialized views fan out items and properties) and the
+ClickHouse side of deduplication used when Redis is unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from carthouse.store import Store
+
+RECENT_TRANSACTIONS = """
+SELECT DISTINCT event_type, transaction_id
+FROM events
+WHERE appspace_id = {appspace:String}
+  AND event_type IN ('purchase', 'refund')
+  AND transaction_id IN {transactions:Array(String)}
+  AND received_at >= now64(3) - INTERVAL 1 DAY
+"""
+
+
+def write_events(store: Store, lines: Sequence[str]) -> None:
+    """One INSERT for the whole group: an event and its items/properties land together or not at all."""
+    store.insert_json_rows("events", lines)
+
+
+def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:
+    rows = store.query(RECENT_TRANSACTIONS, {"appspace": appspace_id, "transactions": list(transaction_ids)})
+    return {(row["event_type"], row["transaction_id"]) for row in rows}

@@ -17,7 +17,7 @@ def _escape(text: str) -> str:
 def _literal(value: Any) -> str:
     """A value inside a collection is written as a quoted SQL literal."""
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + _escape(value).replace("'", "\\'") + "'"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_literal(v) for v in value) + "]"
     if value is None:
@@ -38,11 +38,12 @@ def _scalar(value: Any) -> str:
 
 
 def encode_param(value: Any) -> str:
-    """Top-level parameter: strings are escaped (not quoted), collections are literals, then escaped."""
+    """Top-level strings are escaped as in TSV (not quoted); collections are written as SQL literals,
+    which ClickHouse parses as they are."""
     if isinstance(value, str):
         return _escape(value)
     if isinstance(value, (list, tuple)):
-        return _escape(_literal(list(value)))
+        return _literal(list(value))
     return _scalar(value)
 
 

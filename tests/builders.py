@@ -1,0 +1,66 @@
+"""Builders: one valid object each; a test changes the one thing it is about."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from google.protobuf import json_format
+
+from carthouse.v1 import events_pb2, ingest_pb2
+
+# The spec's example body for POST /ecommerce/track.
+SPEC_PURCHASE: dict[str, Any] = {
+    "event_type": "purchase",
+    "transaction_id": "order_456",
+    "revenue": 49.99,
+    "currency": "USD",
+    "user_id": "user_123",
+    "coupon_code": "SAVE10",
+    "discount": 5.00,
+    "shipping": 4.99,
+    "tax": 3.75,
+    "items": [
+        {
+            "item_id": "sku_1",
+            "item_name": "T-Shirt",
+            "item_category": "Apparel",
+            "item_brand": "MyBrand",
+            "item_variant": "Red / L",
+            "price": 24.99,
+            "quantity": 2,
+            "currency": "USD",
+        }
+    ],
+    "properties": {"campaign": "spring-sale", "source": "email"},
+}
+
+ADD_TO_CART: dict[str, Any] = {
+    "event_type": "add_to_cart",
+    "items": [{"item_id": "sku_1", "item_name": "T-Shirt", "price": 24.99}],
+    "user_id": "user_123",
+}
+
+
+def event(base: dict[str, Any] | None = None, **changes: Any) -> events_pb2.EcommerceEvent:
+    """An EcommerceEvent from a JSON-shaped dict (default: the spec's purchase) with fields changed or
+    removed (pass None to remove)."""
+    body = copy.deepcopy(base if base is not None else SPEC_PURCHASE)
+    for name, value in changes.items():
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    return json_format.ParseDict(body, events_pb2.EcommerceEvent())
+
+
+def track(base: dict[str, Any] | None = None, **changes: Any) -> ingest_pb2.TrackRequest:
+    return ingest_pb2.TrackRequest(event=event(base, **changes))
+
+
+def batch(*events: events_pb2.EcommerceEvent, api_key: str = "") -> ingest_pb2.BatchRequest:
+    return ingest_pb2.BatchRequest(events=list(events), api_key=api_key)
+
+
+def key(api_key: str) -> list[tuple[str, str]]:
+    return [("x-api-key", api_key)]

@@ -1,0 +1,67 @@
+"""The store contract, on chdb and (when CLICKHOUSE_URL is set) on a ClickHouse server."""
+
+import json
+
+from carthouse.store import Store
+from carthouse.store.migrate import migrate, migration_files
+
+TABLES = {"appspaces", "api_keys", "events", "event_items", "event_properties", "schema_migrations"}
+
+
+def test_migrations_create_every_table_and_rerun_as_no_ops(any_store: Store) -> None:
+    tables = {row["name"] for row in any_store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String}", {"db": any_store.database})}
+    assert tables >= TABLES
+    assert migrate(any_store) == []
+    versions = [row["version"] for row in any_store.query("SELECT version FROM schema_migrations FINAL")]
+    assert versions == [version for version, _, _ in migration_files()]
+
+
+def test_tenant_id_leads_every_sorting_key(any_store: Store) -> None:
+    rows = any_store.query(
+        "SELECT name, sorting_key FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'"
+        " AND name NOT IN ('schema_migrations', 'appspaces')",
+        {"db": any_store.database},
+    )
+    assert rows
+    for row in rows:
+        assert row["sorting_key"].startswith("appspace_id"), row
+
+
+def test_user_id_is_in_every_event_table(any_store: Store) -> None:
+    for table in ("events", "event_items", "event_properties"):
+        columns = {row["name"] for row in any_store.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+            {"db": any_store.database, "t": table})}
+        assert "user_id" in columns, table
+
+
+def test_parameters_are_bound_not_pasted(any_store: Store) -> None:
+    hostile = "x'); DROP TABLE events; --\\ {fmt} %s \t\n"
+    row = any_store.query("SELECT {v:String} AS v, {l:Array(String)} AS l",
+                          {"v": hostile, "l": [hostile, "b"]})[0]
+    assert row == {"v": hostile, "l": [hostile, "b"]}
+
+
+def test_one_insert_writes_the_event_its_items_and_its_properties(any_store: Store) -> None:
+    row = {
+        "appspace_id": "as_store_test", "event_time": "2026-01-15 10:30:00.000",
+        "event_id": "61f0c404-5cb3-11e7-907b-a6006ad3dba0", "event_type": "purchase", "user_id": "u1",
+        "transaction_id": "o1", "revenue": 4999, "revenue_original": "49.99", "currency": "USD",
+        "items.item_id": ["sku_1", "sku_2"], "items.item_name": ["T", "H"], "items.item_category": ["", ""],
+        "items.item_brand": ["", ""], "items.item_variant": ["", ""], "items.item_list_name": ["", ""],
+        "items.item_list_id": ["", ""], "items.item_image_url": ["", ""], "items.price": [2499, None],
+        "items.price_original": ["24.99", None], "items.quantity": [2, 1], "items.currency": ["USD", "USD"],
+        "items.coupon_code": ["", ""], "items.discount": [0, 0], "properties": {"campaign": "spring"},
+    }
+    any_store.insert_json_rows("events", [json.dumps(row)])
+    params = {"a": "as_store_test"}
+    assert any_store.query("SELECT revenue, revenue_original FROM events WHERE appspace_id = {a:String}",
+                           params) == [{"revenue": 4999, "revenue_original": 49.99}]
+    assert any_store.query(
+        "SELECT item_id, price, quantity, user_id FROM event_items WHERE appspace_id = {a:String} ORDER BY item_id",
+        params) == [{"item_id": "sku_1", "price": 2499, "quantity": 2, "user_id": "u1"},
+                    {"item_id": "sku_2", "price": None, "quantity": 1, "user_id": "u1"}]
+    assert any_store.query(
+        "SELECT key, value, user_id FROM event_properties WHERE appspace_id = {a:String}",
+        params) == [{"key": "campaign", "value": "spring", "user_id": "u1"}]

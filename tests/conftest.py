@@ -107,7 +107,9 @@ class AppspaceFactory:
 
     def __call__(self, plan: str = "growth", base_currency: str = "USD", timezone: str = "UTC") -> ShopKeys:
         response = self.stub.CreateAppspace(
-            admin_pb2.CreateAppspaceRequest(name="test shop", plan=plan, base_currency=base_currency, timezone=timezone),
+            admin_pb2.CreateAppspaceRequest(
+                name="test shop", plan=plan, base_currency=base_currency, timezone=timezone
+            ),
             metadata=self.metadata,
         )
         return ShopKeys(response.appspace.appspace_id, response.publishable_key, response.secret_key)

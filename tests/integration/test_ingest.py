@@ -243,8 +243,10 @@ def test_event_id_deduplicates_any_event(ingest, store, new_appspace) -> None:
     assert ingest.Batch(batch(cart), metadata=key(shop.secret_key)).accepted == 1
     assert ingest.Batch(batch(event(ADD_TO_CART)), metadata=key(shop.secret_key)).accepted == 1
     assert count(store, shop.appspace_id) == 2
-    stored = store.scalar("SELECT toString(event_id) FROM events WHERE appspace_id = {a:String} AND client_event_id != ''",
-                          {"a": shop.appspace_id})
+    stored = store.scalar(
+        "SELECT toString(event_id) FROM events WHERE appspace_id = {a:String} AND client_event_id != ''",
+        {"a": shop.appspace_id},
+    )
     assert stored == event_id
 
 

@@ -48,3 +48,11 @@ class ResourceExhausted(ApiError):
 
 class Unavailable(ApiError):
     status = grpc.StatusCode.UNAVAILABLE
+
+
+class Unimplemented(ApiError):
+    status = grpc.StatusCode.UNIMPLEMENTED
+
+
+class Internal(ApiError):
+    status = grpc.StatusCode.INTERNAL

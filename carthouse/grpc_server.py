@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from carthouse.errors import ERROR_CODE_METADATA, ApiError
+from carthouse.errors import ERROR_CODE_METADATA, ApiError, Internal, Unavailable, Unimplemented
 from carthouse.store import StoreUnavailable
 
 log = logging.getLogger("carthouse.grpc")
@@ -55,13 +55,15 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 return inner(request, context)
             except ApiError as exc:
                 error = exc
+            except NotImplementedError:
+                # Generated servicer bases raise this for RPCs whose issue has not landed yet.
+                error = Unimplemented(f"{method.rsplit('/', 1)[-1]} is not implemented yet")
             except StoreUnavailable as exc:
                 log.error("%s: store unavailable: %s", method, exc)
-                error = ApiError(STORE_UNAVAILABLE)
-                error.status = grpc.StatusCode.UNAVAILABLE
+                error = Unavailable(STORE_UNAVAILABLE)
             except Exception:
                 log.exception("%s failed", method)
-                error = ApiError("Internal error")
+                error = Internal("Internal error")
             if error.error_code:
                 context.set_trailing_metadata(((ERROR_CODE_METADATA, error.error_code),))
             context.abort(error.status, error.message)

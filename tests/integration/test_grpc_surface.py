@@ -1,0 +1,80 @@
+"""What a gRPC client sees: health per service, reflection, the admin token, honest UNIMPLEMENTED."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from carthouse.v1 import admin_pb2, admin_pb2_grpc, analytics_pb2, analytics_pb2_grpc
+from tests.builders import key
+
+SERVICES = [
+    "carthouse.v1.IngestService",
+    "carthouse.v1.AnalyticsService",
+    "carthouse.v1.FraudService",
+    "carthouse.v1.FxService",
+    "carthouse.v1.AdminService",
+]
+
+
+@pytest.mark.parametrize("service", [*SERVICES, ""])
+def test_health_reports_serving_for_each_service(channel, service: str) -> None:
+    response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service))
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services_as_grpcurl_would(channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {service.name for service in next(responses).list_services_response.service}
+    assert names >= {*SERVICES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+
+
+def test_reflection_serves_the_descriptors(channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(file_containing_symbol="carthouse.v1.IngestService")
+    response = next(stub.ServerReflectionInfo(iter([request])))
+    assert response.file_descriptor_response.file_descriptor_proto
+
+
+def test_admin_calls_need_the_admin_token(channel) -> None:
+    stub = admin_pb2_grpc.AdminServiceStub(channel)
+    for metadata in ((), (("x-admin-token", "wrong"),)):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListAppspaces(admin_pb2.ListAppspacesRequest(), metadata=metadata)
+        assert (caught.value.code(), caught.value.details()) == (
+            grpc.StatusCode.UNAUTHENTICATED, "Admin token required")
+
+
+def test_admin_rejects_bad_appspace_settings(new_appspace) -> None:
+    cases = [
+        (admin_pb2.CreateAppspaceRequest(name="x", plan="platinum"),
+         "plan must be one of free, standard, growth, scale, enterprise"),
+        (admin_pb2.CreateAppspaceRequest(name="x", base_currency="XYZ"), "Invalid currency: XYZ"),
+        (admin_pb2.CreateAppspaceRequest(name="x", timezone="Mars/Olympus"), "Unknown timezone: Mars/Olympus"),
+        (admin_pb2.CreateAppspaceRequest(name=" "), "name is required"),
+    ]
+    for request, message in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            new_appspace.stub.CreateAppspace(request, metadata=new_appspace.metadata)
+        assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_keys_are_listed_without_secrets(new_appspace) -> None:
+    shop = new_appspace()
+    keys = new_appspace.stub.ListKeys(admin_pb2.ListKeysRequest(appspace_id=shop.appspace_id),
+                                      metadata=new_appspace.metadata).keys
+    assert sorted(k.kind for k in keys) == ["publishable", "secret"]
+    assert all(k.key_id in (shop.publishable_key + shop.secret_key) for k in keys)
+    assert all(not k.revoked_at for k in keys)
+
+
+def test_analytics_answers_unimplemented_until_built(channel, new_appspace) -> None:
+    shop = new_appspace()
+    with pytest.raises(grpc.RpcError) as caught:
+        analytics_pb2_grpc.AnalyticsServiceStub(channel).Overview(
+            analytics_pb2.OverviewRequest(), metadata=key(shop.secret_key))
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.UNIMPLEMENTED, "Overview is not implemented yet")

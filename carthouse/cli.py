@@ -163,7 +163,6 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     parser.add_argument("--grpc", default=settings.grpc_target,
                         help="address of the running stack's gRPC port (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="start Redis (unless REDIS_URL), the store and every service")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger("carthouse.store")
@@ -40,11 +40,13 @@ class Store(ABC):
         """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
         self._timed(sql, lambda: self._execute(sql, params or {}))
 
-    def insert_json_rows(self, table: str, lines: Iterable[str]) -> None:
-        """Insert pre-encoded JSONEachRow lines into a table in one statement (one part, atomic per table)."""
-        payload = "\n".join(lines)
+    def insert_rows(self, table: str, columns: Sequence[str], lines: Iterable[bytes]) -> None:
+        """Insert rows encoded as JSON arrays in ``columns`` order (JSONCompactEachRow) in one statement:
+        one part per table, atomic for the table and the materialized views it feeds."""
+        payload = b"\n".join(lines).decode()
         if payload:
-            self._timed(f"INSERT INTO {table}", lambda: self._insert(table, payload))
+            into = f"{table} ({', '.join(f'`{c}`' for c in columns)})"
+            self._timed(f"INSERT INTO {table}", lambda: self._insert(into, payload))
 
     def scalar(self, sql: str, params: Params | None = None) -> Any:
         rows = self.query(sql, params)
@@ -59,7 +61,7 @@ class Store(ABC):
     def _execute(self, sql: str, params: Params) -> None: ...
 
     @abstractmethod
-    def _insert(self, table: str, payload: str) -> None: ...
+    def _insert(self, into: str, payload: str) -> None: ...
 
     @abstractmethod
     def create_database(self) -> None:

@@ -82,8 +82,8 @@ class ChdbStore(Store):
     def _execute(self, sql: str, params: Params) -> None:
         self._run(sql, params)
 
-    def _insert(self, table: str, payload: str) -> None:
-        self._run(f"INSERT INTO {table} FORMAT JSONEachRow\n{payload}", {})
+    def _insert(self, into: str, payload: str) -> None:
+        self._run(f"INSERT INTO {into} FORMAT JSONCompactEachRow\n{payload}", {})
 
     def create_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})

@@ -10,7 +10,7 @@ from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.quota import Quota
-from services.ingest.rows import StoredEvent, build_row
+from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.validation import (
     BATCH_TOO_LARGE,
     EVENTS_REQUIRED,
@@ -63,19 +63,20 @@ class IngestPipeline:
     ) -> tuple[list[StoredEvent], list[str]]:
         appspace = principal.appspace
         now = self._clock()
+        now_text = clickhouse_time(now)
         limits = Limits(now=now, is_secret_key=principal.is_secret, retention_days=appspace.plan.retention_days)
         rows: list[StoredEvent] = []
         errors: list[str] = []
         for index, event in enumerate(events):
             try:
-                event_time = validate_event(event, limits) or now
+                event_time = validate_event(event, limits)
                 rows.append(
                     build_row(
                         event,
                         appspace_id=appspace.appspace_id,
                         base_currency=appspace.base_currency,
-                        event_time=event_time,
-                        received_at=now,
+                        event_time=clickhouse_time(event_time) if event_time else now_text,
+                        received_at=now_text,
                         key_kind=principal.key_kind,
                         request=request,
                     )

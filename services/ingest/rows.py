@@ -1,15 +1,14 @@
-"""Turning a validated event into its stored row (one JSONEachRow line for the events table)."""
+"""Turning a validated event into its stored row (one JSONCompactEachRow line for the events table)."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+
+import orjson
 
 from carthouse.money import decimal_from_json, to_minor_units
-from services.ingest.model import IncomingEvent, RequestContext
+from services.ingest.model import IncomingEvent, IncomingItem, RequestContext
 from services.ingest.validation import TRANSACTION_EVENTS, ValidationError
 
 DEDUP_TTL_SECONDS = 24 * 3600
@@ -17,10 +16,10 @@ DEDUP_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """A row ready to write, with the keys that make a re-send of it a duplicate."""
+    """A row (JSON array in EVENT_COLUMNS order) ready to write, with the keys that make a re-send of it a duplicate."""
 
     appspace_id: str
-    line: str
+    line: bytes
     dedup_keys: tuple[str, ...]
     # (event_type, transaction_id) for purchases and refunds: checked in ClickHouse when Redis is down.
     transaction: tuple[str, str] | None
@@ -66,16 +65,53 @@ def dedup_keys(appspace_id: str, event: IncomingEvent) -> tuple[str, ...]:
     return tuple(keys)
 
 
+# Column order of the rows build_row produces (JSONCompactEachRow: positional, no key names to encode
+# or match per row). event_id null means "generate one" (the column's DEFAULT).
+EVENT_COLUMNS: tuple[str, ...] = (
+    "appspace_id", "event_time", "event_id", "client_event_id", "event_type", "user_id", "anonymous_id",
+    "cart_id", "transaction_id", "revenue", "discount", "shipping", "tax", "currency", "revenue_original",
+    "discount_original", "shipping_original", "tax_original", "fx_rate", "coupon_code",
+    "items.item_id", "items.item_name", "items.item_category", "items.item_brand", "items.item_variant",
+    "items.item_list_name", "items.item_list_id", "items.item_image_url", "items.price", "items.price_original",
+    "items.quantity", "items.currency", "items.coupon_code", "items.discount",
+    "properties", "ip", "user_agent", "country", "device_type", "platform", "locale", "key_kind",
+    "fraud_severity", "fraud_reasons", "received_at",
+)
+_NO_ITEMS: list[list[object]] = [[] for _ in range(14)]
+
+
+def _item_columns(items: list[IncomingItem], currencies: list[str]) -> list[list[object]]:
+    if not items:
+        return _NO_ITEMS
+    return [
+        [i.item_id for i in items],
+        [i.item_name for i in items],
+        [i.item_category for i in items],
+        [i.item_brand for i in items],
+        [i.item_variant for i in items],
+        [i.item_list_name for i in items],
+        [i.item_list_id for i in items],
+        [i.item_image_url for i in items],
+        [None if i.price is None else _minor(i.price, c) for i, c in zip(items, currencies, strict=True)],
+        [_original(i.price) for i in items],
+        [1 if i.quantity is None else int(i.quantity) for i in items],
+        currencies,
+        [i.coupon_code for i in items],
+        [_minor(i.discount, c) for i, c in zip(items, currencies, strict=True)],
+    ]
+
+
 def build_row(
     event: IncomingEvent,
     *,
     appspace_id: str,
     base_currency: str,
-    event_time: datetime,
-    received_at: datetime,
+    event_time: str,
+    received_at: str,
     key_kind: str,
     request: RequestContext,
 ) -> StoredEvent:
+    """The stored row; times come preformatted (clickhouse_time) since a request shares them."""
     currency = _accepted_currency(event.currency, base_currency, "currency")
     items = event.items
     item_currencies = [
@@ -83,65 +119,44 @@ def build_row(
         for i, item in enumerate(items)
     ]
     context = event.context
-    row = {
-        "appspace_id": appspace_id,
-        "event_time": clickhouse_time(event_time),
-        "event_id": event.event_id or str(uuid.uuid4()),
-        "client_event_id": event.event_id,
-        "event_type": event.event_type,
-        "user_id": event.user_id,
-        "anonymous_id": event.anonymous_id,
-        "cart_id": event.cart_id,
-        "transaction_id": event.transaction_id,
-        "revenue": None if event.revenue is None else _minor(event.revenue, currency),
-        "discount": _minor(event.discount, currency),
-        "shipping": _minor(event.shipping, currency),
-        "tax": _minor(event.tax, currency),
-        "currency": currency,
-        "revenue_original": _original(event.revenue),
-        "discount_original": _original(event.discount) or "0",
-        "shipping_original": _original(event.shipping) or "0",
-        "tax_original": _original(event.tax) or "0",
-        "fx_rate": "1",
-        "coupon_code": event.coupon_code,
-        "items.item_id": [i.item_id for i in items],
-        "items.item_name": [i.item_name for i in items],
-        "items.item_category": [i.item_category for i in items],
-        "items.item_brand": [i.item_brand for i in items],
-        "items.item_variant": [i.item_variant for i in items],
-        "items.item_list_name": [i.item_list_name for i in items],
-        "items.item_list_id": [i.item_list_id for i in items],
-        "items.item_image_url": [i.item_image_url for i in items],
-        "items.price": [
-            None if i.price is None else _minor(i.price, c) for i, c in zip(items, item_currencies, strict=True)
-        ],
-        "items.price_original": [_original(i.price) for i in items],
-        "items.quantity": [1 if i.quantity is None else int(i.quantity) for i in items],
-        "items.currency": item_currencies,
-        "items.coupon_code": [i.coupon_code for i in items],
-        "items.discount": [_minor(i.discount, c) for i, c in zip(items, item_currencies, strict=True)],
-        "properties": {key: property_text(value) for key, value in event.properties.items()},
-        "ip": context.get("ip") or request.ip,
-        "user_agent": context.get("user_agent") or request.user_agent,
-        "country": context.get("country") or "unknown",
-        "device_type": context.get("device_type") or "unknown",
-        "platform": context.get("platform") or "unknown",
-        "locale": context.get("locale", ""),
-        "key_kind": key_kind,
-        "fraud_severity": 0,
-        "fraud_reasons": [],
-        "received_at": clickhouse_time(received_at),
-    }
+    row: list[object] = [
+        appspace_id,
+        event_time,
+        event.event_id or None,
+        event.event_id,
+        event.event_type,
+        event.user_id,
+        event.anonymous_id,
+        event.cart_id,
+        event.transaction_id,
+        None if event.revenue is None else _minor(event.revenue, currency),
+        _minor(event.discount, currency),
+        _minor(event.shipping, currency),
+        _minor(event.tax, currency),
+        currency,
+        _original(event.revenue),
+        _original(event.discount) or "0",
+        _original(event.shipping) or "0",
+        _original(event.tax) or "0",
+        "1",
+        event.coupon_code,
+        *_item_columns(items, item_currencies),
+        {key: property_text(value) for key, value in event.properties.items()},
+        context.get("ip") or request.ip,
+        context.get("user_agent") or request.user_agent,
+        context.get("country") or "unknown",
+        context.get("device_type") or "unknown",
+        context.get("platform") or "unknown",
+        context.get("locale", ""),
+        key_kind,
+        0,
+        [],
+        received_at,
+    ]
     transaction = (event.event_type, event.transaction_id) if event.event_type in TRANSACTION_EVENTS else None
     return StoredEvent(
         appspace_id=appspace_id,
-        line=json.dumps(row, ensure_ascii=False, default=_json_default),
+        line=orjson.dumps(row),
         dedup_keys=dedup_keys(appspace_id, event),
         transaction=transaction,
     )
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(type(value).__name__)

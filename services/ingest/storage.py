@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from carthouse.store import Store
+from services.ingest.rows import EVENT_COLUMNS
 
 RECENT_TRANSACTIONS = """
 SELECT DISTINCT event_type, transaction_id
@@ -17,9 +18,9 @@ WHERE appspace_id = {appspace:String}
 """
 
 
-def write_events(store: Store, lines: Sequence[str]) -> None:
+def write_events(store: Store, lines: Sequence[bytes]) -> None:
     """One INSERT for the whole group: an event and its items/properties land together or not at all."""
-    store.insert_json_rows("events", lines)
+    store.insert_rows("events", EVENT_COLUMNS, lines)
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -54,7 +54,7 @@ def test_one_insert_writes_the_event_its_items_and_its_properties(any_store: Sto
         "items.price_original": ["24.99", None], "items.quantity": [2, 1], "items.currency": ["USD", "USD"],
         "items.coupon_code": ["", ""], "items.discount": [0, 0], "properties": {"campaign": "spring"},
     }
-    any_store.insert_json_rows("events", [json.dumps(row)])
+    any_store.insert_rows("events", list(row), [json.dumps(list(row.values())).encode()])
     params = {"a": "as_store_test"}
     assert any_store.query("SELECT revenue, revenue_original FROM events WHERE appspace_id = {a:String}",
                            params) == [{"revenue": 4999, "revenue_original": 49.99}]

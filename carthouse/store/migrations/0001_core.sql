@@ -29,7 +29,8 @@ ORDER BY (appspace_id, key_id);
 CREATE TABLE IF NOT EXISTS events (
     appspace_id LowCardinality(String),
     event_time DateTime64(3, 'UTC'),
-    event_id UUID,
+    -- The client's event_id when it sent one, else generated here (cheaper than a syscall per event in Python).
+    event_id UUID DEFAULT generateUUIDv4(),
     client_event_id String,
     event_type LowCardinality(String),
     user_id String,

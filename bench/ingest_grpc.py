@@ -1,0 +1,125 @@
+"""Ingest throughput through IngestService.Batch over gRPC: 100-event batches, concurrent clients,
+embedded store (chdb) and a real redis-server, the stack in its own process as `make run` starts it.
+
+    .venv/bin/python bench/ingest_grpc.py [--seconds 20] [--concurrency 32]
+
+Prints events/s acknowledged, then stops the stack and counts the rows in ClickHouse to check that
+every acknowledged event was stored (no loss, no duplicates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._stack import BenchStack  # noqa: E402
+from carthouse.v1 import events_pb2, ingest_pb2  # noqa: E402
+
+BATCH_METHOD = "/carthouse.v1.IngestService/Batch"
+ITEM_TYPES = ["view_item", "view_item", "view_item", "add_to_cart", "add_to_cart", "remove_from_cart"]
+PLAIN_TYPES = ["view_cart", "begin_checkout", "add_payment_info", "search"]
+
+
+def make_event(rng: random.Random) -> events_pb2.EcommerceEvent:
+    roll = rng.random()
+    user = f"user_{rng.randrange(50_000)}"
+    item = events_pb2.Item(item_id=f"sku_{rng.randrange(2_000)}", item_name="Product", item_category="Apparel",
+                           price=round(rng.uniform(5, 200), 2), quantity=rng.randrange(1, 4))
+    if roll < 0.10:
+        event = events_pb2.EcommerceEvent(event_type="purchase", transaction_id=f"order_{uuid.uuid4().hex}",
+                                          revenue=round(rng.uniform(10, 500), 2), currency="USD", user_id=user,
+                                          items=[item, item], shipping=4.99, tax=1.25)
+    elif roll < 0.75:
+        event = events_pb2.EcommerceEvent(event_type=rng.choice(ITEM_TYPES), user_id=user, items=[item])
+    else:
+        event = events_pb2.EcommerceEvent(event_type=rng.choice(PLAIN_TYPES), user_id=user)
+    event.properties.update({"campaign": rng.choice(["spring", "summer", "brand"]), "source": "email"})
+    event.context.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
+    return event
+
+
+def build_requests(count: int, api_key: str, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    return [ingest_pb2.BatchRequest(events=[make_event(rng) for _ in range(100)], api_key=api_key)
+            .SerializeToString() for _ in range(count)]
+
+
+async def drive(target: str, requests: list[bytes], concurrency: int, seconds: float) -> tuple[int, int, float]:
+    """Send pre-serialized batches with ``concurrency`` requests in flight; returns (events, errors, seconds)."""
+    channels = [grpc.aio.insecure_channel(target) for _ in range(4)]
+    calls = [ch.unary_unary(BATCH_METHOD, response_deserializer=ingest_pb2.BatchResponse.FromString)
+             for ch in channels]
+    accepted = 0
+    errors = 0
+    cursor = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal accepted, errors, cursor
+        call = calls[index % len(calls)]
+        while time.perf_counter() < deadline and cursor < len(requests):
+            body = requests[cursor]
+            cursor += 1
+            try:
+                response = await call(body, timeout=30)
+                accepted += response.accepted
+            except grpc.aio.AioRpcError:
+                errors += 1
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    for ch in channels:
+        await ch.close()
+    return accepted, errors, elapsed
+
+
+def count_stored(data_dir: Path, appspace_id: str) -> int:
+    from carthouse.store.chdb_backend import ChdbStore
+
+    store = ChdbStore(data_dir, "carthouse", pool_size=1)
+    store.create_database()
+    return store.scalar("SELECT count() FROM events WHERE appspace_id = {a:String}", {"a": appspace_id})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured duration (default 20)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
+    with BenchStack(data_dir) as stack:
+        keys = stack.create_appspace()
+        budget = int((args.seconds + args.warmup) * 400) + args.concurrency
+        print(f"building {budget} batches of 100 events ...", flush=True)
+        requests = build_requests(budget, keys["publishable_key"])
+        warm = max(args.concurrency, int(args.warmup * 200))
+        warm_accepted, _, _ = asyncio.run(drive(stack.target, requests[:warm], args.concurrency, args.warmup))
+        print(f"measuring for {args.seconds:.0f} s with {args.concurrency} requests in flight ...", flush=True)
+        accepted, errors, elapsed = asyncio.run(drive(stack.target, requests[warm:], args.concurrency, args.seconds))
+    stored = count_stored(data_dir, keys["appspace_id"])
+    rate = accepted / elapsed
+    print(f"\ningest over gRPC Batch: {rate:,.0f} events/s ({accepted:,} events in {elapsed:.1f} s, "
+          f"{errors} failed requests, concurrency {args.concurrency})")
+    print(f"stored rows after shutdown: {stored:,} (acknowledged: {accepted + warm_accepted:,} incl. warm-up)")
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+          f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
+    return 0 if stored == accepted + warm_accepted and errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

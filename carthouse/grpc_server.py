@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent import futures
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,7 @@ class ServiceBinding:
     servicer: Any
 
 
-def _wrap_unary(handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, grpc.ServicerContext], Any]):
+def _wrap_unary(handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, Any], Awaitable[Any]]):
     return grpc.unary_unary_rpc_method_handler(
         behaviour,
         request_deserializer=handler.request_deserializer,
@@ -40,19 +42,26 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, grpc.S
     )
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):
-    """Turns domain errors into gRPC statuses in one place, and logs what was unexpected."""
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns domain errors into gRPC statuses in one place, and logs what was unexpected.
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    Servicer methods may be coroutines (ingest) or plain blocking functions (admin and others, which
+    call ClickHouse synchronously); the latter run in a worker thread so they never block the event loop.
+    """
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         inner = handler.unary_unary
         method = handler_call_details.method
+        is_async = inspect.iscoroutinefunction(inner)
 
-        def behaviour(request, context):
+        async def behaviour(request, context):
             try:
-                return inner(request, context)
+                if is_async:
+                    return await inner(request, context)
+                return await asyncio.to_thread(inner, request, context)
             except ApiError as exc:
                 error = exc
             except NotImplementedError:
@@ -66,20 +75,20 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 error = Internal("Internal error")
             if error.error_code:
                 context.set_trailing_metadata(((ERROR_CODE_METADATA, error.error_code),))
-            context.abort(error.status, error.message)
+            await context.abort(error.status, error.message)
 
         return _wrap_unary(handler, behaviour)
 
 
-class AdminTokenInterceptor(grpc.ServerInterceptor):
+class AdminTokenInterceptor(grpc.aio.ServerInterceptor):
     """AdminService calls must carry the admin token; the comparison is constant-time."""
 
     def __init__(self, token: str, service_prefix: str = "/carthouse.v1.AdminService/") -> None:
         self._token = token.encode()
         self._prefix = service_prefix
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self._prefix):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
@@ -87,10 +96,42 @@ class AdminTokenInterceptor(grpc.ServerInterceptor):
         if hmac.compare_digest(offered, self._token):
             return handler
 
-        def deny(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "Admin token required")
+        async def deny(request, context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Admin token required")
 
         return _wrap_unary(handler, deny)
+
+
+async def _serve_until_stopped(
+    bindings: Sequence[ServiceBinding],
+    address: str,
+    admin_token: str,
+    started: Callable[[int], None],
+    stop: asyncio.Event,
+) -> None:
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor()]
+    if admin_token:
+        interceptors.insert(0, AdminTokenInterceptor(admin_token))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.max_receive_message_length", 16 * 1024 * 1024), ("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for binding in bindings:
+        binding.register(binding.servicer, server)
+        await health_servicer.set(binding.full_name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    names = [b.full_name for b in bindings] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"could not bind gRPC port {address}")
+    await server.start()
+    started(bound)
+    await stop.wait()
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=10)
 
 
 @contextmanager
@@ -99,33 +140,39 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     admin_token: str = "",
-    max_workers: int = 32,
 ) -> Iterator[int]:
-    """Host the services with health and reflection; yields the bound port (0 picks a free one)."""
-    interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
-    if admin_token:
-        interceptors.insert(0, AdminTokenInterceptor(admin_token))
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=interceptors,
-        options=[("grpc.max_receive_message_length", 16 * 1024 * 1024), ("grpc.so_reuseport", 0)],
-    )
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for binding in bindings:
-        binding.register(binding.servicer, server)
-        health_servicer.set(binding.full_name, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    names = [b.full_name for b in bindings] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(names, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"could not bind gRPC port {host}:{port}")
-    server.start()
+    """Host the services with health and reflection on an asyncio gRPC server in its own thread; yields
+    the bound port (0 picks a free one). On exit, in-flight calls get a grace period to finish."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def started(bound: int) -> None:
+        outcome["port"] = bound
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_serve_until_stopped(bindings, f"{host}:{port}", admin_token, started, stop))
+        except BaseException as exc:  # reported to the starting thread
+            outcome["error"] = exc
+            ready.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="grpc-server", daemon=True)
+    thread.start()
+    ready.wait()
+    if "error" in outcome:
+        thread.join()
+        raise outcome["error"]
+    bound = outcome["port"]
     log.info("gRPC listening on %s:%d (%s)", host, bound, ", ".join(b.full_name for b in bindings))
     try:
         yield bound
     finally:
-        health_servicer.enter_graceful_shutdown()
-        server.stop(grace=10).wait()
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
         log.info("gRPC server on port %d stopped", bound)

@@ -38,6 +38,10 @@ def _is_unavailable(message: str) -> bool:
     )
 
 
+def _store_error(message: str) -> StoreError:
+    return StoreUnavailable(message) if _is_unavailable(message) else StoreError(message)
+
+
 class ChdbStore(Store):
     """A database inside the embedded engine. Connections are pooled: chdb runs queries of different
     connections in parallel, while one connection must not run two queries at once."""
@@ -69,10 +73,7 @@ class ChdbStore(Store):
             try:
                 result = conn.query(sql, fmt, params=encode_params(params))
             except Exception as exc:  # chdb raises ChdbError/RuntimeError with the server message
-                message = str(exc)
-                if _is_unavailable(message):
-                    raise StoreUnavailable(message) from exc
-                raise StoreError(message) from exc
+                raise _store_error(str(exc)) from exc
         return result.bytes() if result is not None else b""
 
     def _query(self, sql: str, params: Params) -> list[Row]:
@@ -83,7 +84,14 @@ class ChdbStore(Store):
         self._run(sql, params)
 
     def _insert(self, into: str, payload: str) -> None:
-        self._run(f"INSERT INTO {into} FORMAT JSONCompactEachRow\n{payload}", {})
+        # Streamed insert: the data does not go through the SQL parser as part of the query text.
+        with self._connection() as conn:
+            try:
+                with conn.send_insert(f"INSERT INTO {into}", "JSONCompactEachRow") as inserter:
+                    inserter.append(payload)
+                    inserter.finish()
+            except Exception as exc:
+                raise _store_error(str(exc)) from exc
 
     def create_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})

@@ -41,21 +41,23 @@ class IngestPipeline:
         self._writer = writer
         self._clock = clock
 
-    def track(self, principal: Principal, event: IncomingEvent, request: RequestContext) -> None:
+    async def track(self, principal: Principal, event: IncomingEvent, request: RequestContext) -> None:
         """One event: any validation error is the whole answer."""
         rows, errors = self._prepare(principal, [event], request, numbered=False)
         if errors:
             raise InvalidArgument(errors[0])
-        self._store(principal, rows)
+        await self._store(principal, rows)
 
-    def batch(self, principal: Principal, events: Sequence[IncomingEvent], request: RequestContext) -> IngestResult:
+    async def batch(
+        self, principal: Principal, events: Sequence[IncomingEvent], request: RequestContext
+    ) -> IngestResult:
         """1..100 events: invalid ones are reported as ``events[i]: ...`` and the rest accepted."""
         if not events:
             raise InvalidArgument(EVENTS_REQUIRED)
         if len(events) > MAX_BATCH:
             raise InvalidArgument(BATCH_TOO_LARGE)
         rows, errors = self._prepare(principal, events, request, numbered=True)
-        self._store(principal, rows)
+        await self._store(principal, rows)
         return IngestResult(accepted=len(rows), errors=errors)
 
     def _prepare(
@@ -85,11 +87,11 @@ class IngestPipeline:
                 errors.append(f"events[{index}]: {exc}" if numbered else str(exc))
         return rows, errors
 
-    def _store(self, principal: Principal, rows: list[StoredEvent]) -> None:
+    async def _store(self, principal: Principal, rows: list[StoredEvent]) -> None:
         if not rows:
             return
         plan = principal.appspace.plan
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
         self._quota.reserve(principal.appspace.appspace_id, len(rows), plan.monthly_events, self._clock())
-        self._writer.write(rows)
+        await self._writer.write_async(rows)

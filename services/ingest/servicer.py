@@ -80,7 +80,7 @@ def event_from_proto(event: events_pb2.EcommerceEvent) -> IncomingEvent:
     )
 
 
-def request_context(context: grpc.ServicerContext) -> RequestContext:
+def request_context(context: grpc.aio.ServicerContext) -> RequestContext:
     """The client address: the first X-Forwarded-For entry (set by the gateway), else the gRPC peer."""
     metadata = {name: value for name, value in context.invocation_metadata() if isinstance(value, str)}
     forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
@@ -94,13 +94,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._auth = authenticator
         self._pipeline = pipeline
 
-    def Track(self, request: ingest_pb2.TrackRequest, context: grpc.ServicerContext) -> ingest_pb2.TrackResponse:
+    async def Track(
+        self, request: ingest_pb2.TrackRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.TrackResponse:
         principal = self._auth.authenticate(context.invocation_metadata(), request.event.api_key)
-        self._pipeline.track(principal, event_from_proto(request.event), request_context(context))
+        await self._pipeline.track(principal, event_from_proto(request.event), request_context(context))
         return ingest_pb2.TrackResponse(ok=True)
 
-    def Batch(self, request: ingest_pb2.BatchRequest, context: grpc.ServicerContext) -> ingest_pb2.BatchResponse:
+    async def Batch(
+        self, request: ingest_pb2.BatchRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.BatchResponse:
         principal = self._auth.authenticate(context.invocation_metadata(), request.api_key)
         events = [event_from_proto(event) for event in request.events]
-        result = self._pipeline.batch(principal, events, request_context(context))
+        result = await self._pipeline.batch(principal, events, request_context(context))
         return ingest_pb2.BatchResponse(ok=True, accepted=result.accepted, errors=result.errors)

@@ -5,11 +5,13 @@ a fraction of an INSERT instead of a whole one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from carthouse.errors import Unavailable
 from carthouse.store import Store
@@ -20,24 +22,34 @@ from services.ingest.storage import write_events
 log = logging.getLogger("carthouse.ingest.writer")
 
 MAX_GROUP_ROWS = 20_000
+# Under load, at most one INSERT per interval: ClickHouse wants few large inserts (each one makes a part in
+# three tables that background merges must rewrite). An idle writer commits at once.
+COMMIT_INTERVAL_SECONDS = 0.1
 SHUTTING_DOWN = "Ingest is shutting down; nothing was stored, please retry"
 
 
 @dataclass
 class _Pending:
     events: Sequence[StoredEvent]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+    # Called from the writer thread with None (stored) or the error that stopped the write.
+    notify: Callable[[BaseException | None], None]
 
 
-_STOP = _Pending(events=())
+_STOP = _Pending(events=(), notify=lambda error: None)
 
 
 class GroupCommitWriter:
-    def __init__(self, store: Store, deduplicator: Deduplicator, max_group_rows: int = MAX_GROUP_ROWS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        deduplicator: Deduplicator,
+        max_group_rows: int = MAX_GROUP_ROWS,
+        commit_interval: float = COMMIT_INTERVAL_SECONDS,
+    ) -> None:
         self._store = store
         self._dedup = deduplicator
         self._max_group_rows = max_group_rows
+        self._commit_interval = commit_interval
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
@@ -58,27 +70,58 @@ class GroupCommitWriter:
         """Block until the events are deduplicated and durably inserted; raise if they were not."""
         if not events:
             return
+        self._check_accepting()
+        done = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        def notify(error: BaseException | None) -> None:
+            outcome.append(error)
+            done.set()
+
+        self._queue.put(_Pending(events, notify))
+        done.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    async def write_async(self, events: Sequence[StoredEvent]) -> None:
+        """The same for an asyncio caller: awaits the commit without blocking its event loop."""
+        if not events:
+            return
+        self._check_accepting()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        self._queue.put(_Pending(events, lambda error: loop.call_soon_threadsafe(settle, error)))
+        await future
+
+    def _check_accepting(self) -> None:
         if not self._accepting:
             raise Unavailable(SHUTTING_DOWN)
-        pending = _Pending(events)
-        self._queue.put(pending)
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
 
     def _run(self) -> None:
         stopping = False
+        last_commit = 0.0
         while not stopping:
             group = [self._queue.get()]
             rows = len(group[0].events)
-            while rows < self._max_group_rows:
+            not_before = last_commit + self._commit_interval
+            while rows < self._max_group_rows and group[-1] is not _STOP:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = self._queue.get(timeout=max(0.0, not_before - time.monotonic()))
                 except queue.Empty:
                     break
                 group.append(nxt)
                 rows += len(nxt.events)
             stopping = any(p is _STOP for p in group)
+            last_commit = time.monotonic()
             self._commit([p for p in group if p is not _STOP])
         log.info("writer stopped after %d groups, %d rows", self.groups_committed, self.rows_written)
 
@@ -87,6 +130,7 @@ class GroupCommitWriter:
             return
         events = [event for pending in group for event in pending.events]
         claimed: list[str] = []
+        error: BaseException | None = None
         try:
             fresh, claimed = self._dedup.filter(events)
             write_events(self._store, [event.line for event in fresh])
@@ -95,8 +139,6 @@ class GroupCommitWriter:
         except BaseException as exc:  # every waiting request must learn of the failure
             self._dedup.release(claimed)
             log.error("write of %d events failed: %s", len(events), exc)
-            for pending in group:
-                pending.error = exc
-        finally:
-            for pending in group:
-                pending.done.set()
+            error = exc
+        for pending in group:
+            pending.notify(error)

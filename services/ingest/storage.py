@@ -20,7 +20,7 @@ WHERE appspace_id = {appspace:String}
 
 def write_events(store: Store, lines: Sequence[bytes]) -> None:
     """One INSERT for the whole group: an event and its items/properties land together or not at all."""
-    store.insert_rows("events", EVENT_COLUMNS, lines)
+    store.insert_rows("events_ingest", EVENT_COLUMNS, lines)
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -5,7 +5,7 @@ import json
 from carthouse.store import Store
 from carthouse.store.migrate import migrate, migration_files
 
-TABLES = {"appspaces", "api_keys", "events", "event_items", "event_properties", "schema_migrations"}
+TABLES = {"appspaces", "api_keys", "events_ingest", "events", "event_items", "event_properties", "schema_migrations"}
 
 
 def test_migrations_create_every_table_and_rerun_as_no_ops(any_store: Store) -> None:
@@ -20,7 +20,7 @@ def test_migrations_create_every_table_and_rerun_as_no_ops(any_store: Store) -> 
 def test_tenant_id_leads_every_sorting_key(any_store: Store) -> None:
     rows = any_store.query(
         "SELECT name, sorting_key FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'"
-        " AND name NOT IN ('schema_migrations', 'appspaces')",
+        " AND name NOT IN ('schema_migrations', 'appspaces') AND engine != 'Null'",
         {"db": any_store.database},
     )
     assert rows
@@ -54,7 +54,7 @@ def test_one_insert_writes_the_event_its_items_and_its_properties(any_store: Sto
         "items.price_original": ["24.99", None], "items.quantity": [2, 1], "items.currency": ["USD", "USD"],
         "items.coupon_code": ["", ""], "items.discount": [0, 0], "properties": {"campaign": "spring"},
     }
-    any_store.insert_rows("events", list(row), [json.dumps(list(row.values())).encode()])
+    any_store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
     params = {"a": "as_store_test"}
     assert any_store.query("SELECT revenue, revenue_original FROM events WHERE appspace_id = {a:String}",
                            params) == [{"revenue": 4999, "revenue_original": 49.99}]

@@ -22,11 +22,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ) ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY (appspace_id, key_id);
 
--- One row per stored event. Money is Int64 minor units of the appspace's base currency; the amounts as
--- sent (original currency, exact decimal) and the rate used are kept beside them. Items and properties
--- ride along as arrays so that an event, its items and its properties are written by one INSERT;
--- the materialized views below fan them out into event_items and event_properties.
-CREATE TABLE IF NOT EXISTS events (
+-- Ingest writes one INSERT into events_ingest (Null engine: stores nothing itself); the three materialized
+-- views below fan each block out into events, event_items and event_properties. An event, its items and
+-- its properties therefore arrive in one statement, and items are not stored twice.
+-- Money is Int64 minor units of the appspace's base currency; the amounts as sent (original currency,
+-- exact decimal) and the rate used are kept beside them.
+CREATE TABLE IF NOT EXISTS events_ingest (
     appspace_id LowCardinality(String),
     event_time DateTime64(3, 'UTC'),
     -- The client's event_id when it sent one, else generated here (cheaper than a syscall per event in Python).
@@ -75,9 +76,50 @@ CREATE TABLE IF NOT EXISTS events (
     fraud_severity UInt8,
     fraud_reasons Array(String),
     received_at DateTime64(3, 'UTC')
+) ENGINE = Null;
+
+CREATE TABLE IF NOT EXISTS events (
+    appspace_id LowCardinality(String),
+    event_time DateTime64(3, 'UTC'),
+    -- The client's event_id when it sent one, else generated here (cheaper than a syscall per event in Python).
+    event_id UUID DEFAULT generateUUIDv4(),
+    client_event_id String,
+    event_type LowCardinality(String),
+    user_id String,
+    anonymous_id String,
+    cart_id String,
+    transaction_id String,
+    revenue Nullable(Int64),
+    discount Int64,
+    shipping Int64,
+    tax Int64,
+    currency LowCardinality(String),
+    revenue_original Nullable(Decimal(38, 9)),
+    discount_original Decimal(38, 9),
+    shipping_original Decimal(38, 9),
+    tax_original Decimal(38, 9),
+    fx_rate Decimal(38, 18),
+    coupon_code String,
+    properties Map(String, String),
+    ip String,
+    user_agent String,
+    country LowCardinality(String),
+    device_type LowCardinality(String),
+    platform LowCardinality(String),
+    locale LowCardinality(String),
+    key_kind LowCardinality(String),
+    fraud_severity UInt8,
+    fraud_reasons Array(String),
+    received_at DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (appspace_id, event_type, event_time);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS events_mv TO events AS
+SELECT * EXCEPT (`items.item_id`, `items.item_name`, `items.item_category`, `items.item_brand`,
+    `items.item_variant`, `items.item_list_name`, `items.item_list_id`, `items.item_image_url`, `items.price`,
+    `items.price_original`, `items.quantity`, `items.currency`, `items.coupon_code`, `items.discount`)
+FROM events_ingest;
 
 CREATE TABLE IF NOT EXISTS event_items (
     appspace_id LowCardinality(String),
@@ -114,7 +156,7 @@ SELECT
     items.item_image_url AS item_image_url, items.price AS price, items.price_original AS price_original,
     items.quantity AS quantity, items.currency AS currency, items.coupon_code AS coupon_code,
     items.discount AS discount, fraud_severity
-FROM events
+FROM events_ingest
 ARRAY JOIN items;
 
 CREATE TABLE IF NOT EXISTS event_properties (
@@ -131,5 +173,5 @@ ORDER BY (appspace_id, key, event_time);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS event_properties_mv TO event_properties AS
 SELECT appspace_id, event_time, event_id, event_type, user_id, property.1 AS key, property.2 AS value
-FROM events
+FROM events_ingest
 ARRAY JOIN CAST(properties, 'Array(Tuple(String, String))') AS property

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import iso4217
+
+_ONE = Decimal(1)
 
 
 class UnknownCurrency(ValueError):
     """Not an ISO 4217 code."""
 
 
+@functools.cache
 def is_currency_code(code: str) -> bool:
     return len(code) == 3 and code.isalpha() and code.isupper() and _lookup(code) is not None
 
@@ -23,6 +27,7 @@ def _lookup(code: str) -> iso4217.Currency | None:
         return None
 
 
+@functools.cache
 def minor_digits(code: str) -> int:
     """Decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3)."""
     currency = _lookup(code)
@@ -30,6 +35,11 @@ def minor_digits(code: str) -> int:
         raise UnknownCurrency(code)
     # A few funds and metals have no minor unit in ISO 4217; they are treated as 0 digits.
     return currency.exponent or 0
+
+
+@functools.cache
+def _minor_scale(code: str) -> Decimal:
+    return Decimal(10) ** minor_digits(code)
 
 
 def decimal_from_json(value: float) -> Decimal:
@@ -41,8 +51,7 @@ def decimal_from_json(value: float) -> Decimal:
 
 def to_minor_units(amount: Decimal, code: str) -> int:
     """Round half-even to the currency's digits and express in minor units (49.99 USD -> 4999)."""
-    scale = Decimal(10) ** minor_digits(code)
-    return int((amount * scale).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return int((amount * _minor_scale(code)).quantize(_ONE, rounding=ROUND_HALF_EVEN))
 
 
 def from_minor_units(minor: int, code: str) -> Decimal:

@@ -14,7 +14,7 @@ from services.ingest.validation import TRANSACTION_EVENTS, ValidationError
 DEDUP_TTL_SECONDS = 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredEvent:
     """A row (JSON array in EVENT_COLUMNS order) ready to write, with the keys that make a re-send of it a duplicate."""
 
@@ -77,28 +77,27 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "properties", "ip", "user_agent", "country", "device_type", "platform", "locale", "key_kind",
     "fraud_severity", "fraud_reasons", "received_at",
 )
-_NO_ITEMS: list[list[object]] = [[] for _ in range(14)]
+_NO_ITEMS: tuple[list[object], ...] = tuple([] for _ in range(14))
 
 
-def _item_columns(items: list[IncomingItem], currencies: list[str]) -> list[list[object]]:
+def _item_columns(items: list[IncomingItem], currencies: list[str]) -> tuple[list[object], ...]:
+    """The 14 items.* columns: one tuple per item, transposed."""
     if not items:
         return _NO_ITEMS
-    return [
-        [i.item_id for i in items],
-        [i.item_name for i in items],
-        [i.item_category for i in items],
-        [i.item_brand for i in items],
-        [i.item_variant for i in items],
-        [i.item_list_name for i in items],
-        [i.item_list_id for i in items],
-        [i.item_image_url for i in items],
-        [None if i.price is None else _minor(i.price, c) for i, c in zip(items, currencies, strict=True)],
-        [_original(i.price) for i in items],
-        [1 if i.quantity is None else int(i.quantity) for i in items],
-        currencies,
-        [i.coupon_code for i in items],
-        [_minor(i.discount, c) for i, c in zip(items, currencies, strict=True)],
+    per_item = [
+        (
+            i.item_id, i.item_name, i.item_category, i.item_brand, i.item_variant, i.item_list_name,
+            i.item_list_id, i.item_image_url,
+            None if i.price is None else _minor(i.price, c),
+            _original(i.price),
+            1 if i.quantity is None else int(i.quantity),
+            c,
+            i.coupon_code,
+            _minor(i.discount, c),
+        )
+        for i, c in zip(items, currencies, strict=True)
     ]
+    return tuple(list(column) for column in zip(*per_item, strict=True))
 
 
 def build_row(
@@ -114,10 +113,10 @@ def build_row(
     """The stored row; times come preformatted (clickhouse_time) since a request shares them."""
     currency = _accepted_currency(event.currency, base_currency, "currency")
     items = event.items
-    item_currencies = [
-        _accepted_currency(item.currency or currency, base_currency, f"items[{i}].currency")
-        for i, item in enumerate(items)
-    ]
+    item_currencies = [item.currency or currency for item in items]
+    for index, item_currency in enumerate(item_currencies):
+        if item_currency != base_currency:
+            _accepted_currency(item_currency, base_currency, f"items[{index}].currency")
     context = event.context
     row: list[object] = [
         appspace_id,

@@ -73,7 +73,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.start()
     yield running
     if running.process and running.process.poll() is None:
-        running.process.kill()
+        running.stop()  # SIGTERM, so that it also stops the redis-server it started
 
 
 def test_cli_manages_appspaces_and_keys_of_the_running_stack(stack: Stack) -> None:

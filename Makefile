@@ -1,7 +1,6 @@
 # Carthouse: `make run` starts the embedded stack, `make test` runs the test suite.
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
-SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS  := $(wildcard protos/carthouse/v1/*.proto)
 STAMP   := .venv/.installed
 
@@ -17,12 +16,7 @@ $(STAMP): pyproject.toml
 
 # Python modules, .pyi stubs and the descriptor set are build outputs of protos/, never edited.
 build/carthouse.pb: $(PROTOS) $(STAMP)
-	mkdir -p build carthouse/v1
-	$(PY) -m grpc_tools.protoc -Iprotos -I$(SITE) -I$(SITE)/grpc_tools/_proto \
-		--python_out=. --pyi_out=. --grpc_python_out=. \
-		--descriptor_set_out=build/carthouse.pb --include_imports --include_source_info \
-		$(PROTOS)
-	touch carthouse/v1/__init__.py
+	scripts/gen-protos $(PY)
 
 gen: build/carthouse.pb
 

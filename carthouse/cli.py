@@ -34,13 +34,57 @@ def configure_logging(level: str) -> None:
 # ---------------------------------------------------------------- run
 
 
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """One or more services against an external ClickHouse and Redis (containers, clusters)."""
+    from carthouse.stack import running_stack
+
+    if not settings.redis_url:
+        print("error: REDIS_URL is required for `carthouse serve` (`carthouse run` starts its own)", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    with running_stack(settings, settings.redis_url, services=args.services) as stack:
+        log.info("serving %s on gRPC %s:%d", ", ".join(stack.services), settings.grpc_host, stack.port)
+        stop.wait()
+        log.info("shutting down: finishing in-flight requests and flushing writes")
+    log.info("stopped cleanly")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the database and apply pending migrations, then exit (compose runs this once first)."""
+    from carthouse.store import open_store
+
+    store = open_store(settings)
+    store.close()
+    log.info("database %s is up to date", settings.database)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the gRPC server answers SERVING (for container healthchecks)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.grpc) as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=args.service), timeout=3
+        )
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from carthouse.redis_server import RedisServer
     from carthouse.stack import running_stack
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _stop_on_signals()
     redis = None
     redis_url = settings.redis_url
     if not redis_url:
@@ -168,6 +212,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start Redis (unless REDIS_URL), the store and every service")
     run.add_argument("--redis-port", type=int, default=None, help="port for the embedded redis-server")
     run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", help="serve chosen services against CLICKHOUSE_URL and REDIS_URL")
+    serve.add_argument("services", nargs="+", choices=["ingest", "analytics", "fraud", "fx", "admin"],
+                       metavar="SERVICE", help="ingest, analytics, fraud, fx and/or admin")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate_parser = commands.add_parser("migrate", help="create the database and apply pending migrations")
+    migrate_parser.set_defaults(handler=cmd_migrate)
+
+    health_parser = commands.add_parser("health", help="exit 0 when the gRPC server reports SERVING")
+    health_parser.add_argument("--service", default="", help="fully qualified service name (default: overall)")
+    health_parser.set_defaults(handler=cmd_health)
 
     appspace = commands.add_parser("appspace", help="create and list appspaces").add_subparsers(
         dest="action", required=True, metavar="ACTION")

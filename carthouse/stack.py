@@ -7,9 +7,11 @@ yet each is its own gRPC service; later issues make them call each other through
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+
+import redis
 
 from carthouse import redis_server
 from carthouse.admin_token import ensure_admin_token
@@ -33,60 +35,92 @@ from services.ingest.writer import GroupCommitWriter
 log = logging.getLogger("carthouse")
 
 
+SERVICES = ("ingest", "analytics", "fraud", "fx", "admin")
+
+
 @dataclass
 class RunningStack:
     port: int
     store: Store
-    writer: GroupCommitWriter
     admin_token: str
+    services: tuple[str, ...]
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
 
-@contextmanager
-def running_stack(
-    settings: Settings, redis_url: str, store: Store | None = None, port: int | None = None
-) -> Iterator[RunningStack]:
-    """Start every service on one port; on exit stop taking calls, finish in-flight ones, flush the writer."""
-    with ExitStack() as stack:
-        if store is None:
-            store = open_store(settings)
-            stack.callback(store.close)
-        redis_client = redis_server.connect(redis_url)
-        repository = TenancyRepository(store)
-        authenticator = Authenticator(repository)
+def _bindings(
+    services: Sequence[str], store: Store, redis_client: redis.Redis, resources: ExitStack
+) -> list[ServiceBinding]:
+    """One binding per requested service; only what a service needs is built."""
+    repository = TenancyRepository(store)
+    authenticator = Authenticator(repository)
+    bindings = []
+    if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
-        stack.callback(writer.stop)
+        resources.callback(writer.stop)
         pipeline = IngestPipeline(Quota(redis_client), writer)
-        admin_token = ensure_admin_token(settings)
-        bindings = [
+        bindings.append(
             ServiceBinding(
                 ingest_servicer.SERVICE_NAME,
                 ingest_pb2_grpc.add_IngestServiceServicer_to_server,
                 ingest_servicer.IngestServicer(authenticator, pipeline),
-            ),
+            )
+        )
+    if "analytics" in services:
+        bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,
                 analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
                 analytics_servicer.AnalyticsServicer(),
-            ),
+            )
+        )
+    if "fraud" in services:
+        bindings.append(
             ServiceBinding(
                 fraud_servicer.SERVICE_NAME,
                 fraud_pb2_grpc.add_FraudServiceServicer_to_server,
                 fraud_servicer.FraudServicer(),
-            ),
+            )
+        )
+    if "fx" in services:
+        bindings.append(
             ServiceBinding(
                 fx_servicer.SERVICE_NAME, fx_pb2_grpc.add_FxServiceServicer_to_server, fx_servicer.FxServicer()
-            ),
+            )
+        )
+    if "admin" in services:
+        bindings.append(
             ServiceBinding(
                 admin_servicer.SERVICE_NAME,
                 admin_pb2_grpc.add_AdminServiceServicer_to_server,
                 admin_servicer.AdminServicer(AppspaceAdmin(repository)),
-            ),
-        ]
-        bound = stack.enter_context(
+            )
+        )
+    return bindings
+
+
+@contextmanager
+def running_stack(
+    settings: Settings,
+    redis_url: str,
+    store: Store | None = None,
+    port: int | None = None,
+    services: Sequence[str] = SERVICES,
+) -> Iterator[RunningStack]:
+    """Start the services on one port; on exit stop taking calls, let in-flight ones finish, then flush the
+    writer, so nothing acknowledged is lost."""
+    unknown = set(services) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})")
+    with ExitStack() as resources:
+        if store is None:
+            store = open_store(settings)
+            resources.callback(store.close)
+        admin_token = ensure_admin_token(settings)
+        bindings = _bindings(services, store, redis_server.connect(redis_url), resources)
+        bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )
-        yield RunningStack(port=bound, store=store, writer=writer, admin_token=admin_token)
+        yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services))

@@ -105,6 +105,11 @@ def test_cli_manages_appspaces_and_keys_of_the_running_stack(stack: Stack) -> No
     assert keys["appspace_id"] in listing.stdout and "Europe/Berlin" in listing.stdout
 
 
+def test_health_command_reports_serving(stack: Stack) -> None:
+    result = stack.cli("health", "--service", "carthouse.v1.IngestService")
+    assert (result.returncode, result.stdout.strip()) == (0, "SERVING")
+
+
 def test_cli_errors_are_readable(stack: Stack) -> None:
     missing = stack.cli("key", "list", "--appspace", "as_nope")
     assert missing.returncode == 1 and "Appspace not found: as_nope" in missing.stderr

@@ -78,3 +78,17 @@ def test_analytics_answers_unimplemented_until_built(channel, new_appspace) -> N
             analytics_pb2.OverviewRequest(), metadata=key(shop.secret_key))
     assert (caught.value.code(), caught.value.details()) == (
         grpc.StatusCode.UNIMPLEMENTED, "Overview is not implemented yet")
+
+
+def test_a_process_can_serve_a_subset_of_the_services(store, redis_server, session_dir) -> None:
+    from carthouse.config import Settings
+    from carthouse.stack import running_stack
+
+    settings = Settings(data_dir=session_dir / "subset", database=store.database, admin_token="t")
+    with running_stack(settings, redis_server.url, store=store, port=0, services=["admin"]) as stack, \
+            grpc.insecure_channel(stack.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(service="carthouse.v1.AdminService")).status == 1
+        with pytest.raises(grpc.RpcError) as caught:
+            health.Check(health_pb2.HealthCheckRequest(service="carthouse.v1.IngestService"))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,23 @@
+# One image for every Carthouse service; the command picks the service (see docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+
+# Tools for code generation first, so the layer is reused while the sources change.
+RUN pip install --no-cache-dir grpcio-tools==1.85.1 googleapis-common-protos==1.76.0
+
+COPY pyproject.toml README.md ./
+COPY protos ./protos
+COPY scripts ./scripts
+COPY carthouse ./carthouse
+COPY services ./services
+COPY gateway ./gateway
+RUN scripts/gen-protos python && pip install --no-cache-dir . \
+    && useradd --system --uid 10001 carthouse && mkdir -p /data && chown carthouse /data
+
+USER carthouse
+ENV CARTHOUSE_DATA_DIR=/data CARTHOUSE_GRPC_HOST=0.0.0.0 CARTHOUSE_GRPC_PORT=50051
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=5s --retries=5 CMD ["carthouse", "health"]
+CMD ["carthouse", "serve", "ingest", "analytics", "fraud", "fx", "admin"]

@@ -35,6 +35,8 @@ class Settings:
     admin_token: str = ""
     log_level: str = "INFO"
     environment: str = "development"
+    # Processes that validate and encode events beside the gRPC event loop; 0 runs that work in-process.
+    ingest_workers: int = 2
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -54,6 +56,7 @@ class Settings:
             admin_token=os.environ.get("CARTHOUSE_ADMIN_TOKEN", ""),
             log_level=os.environ.get("CARTHOUSE_LOG_LEVEL", "INFO").upper(),
             environment=os.environ.get("CARTHOUSE_ENV", "development"),
+            ingest_workers=_int("CARTHOUSE_INGEST_WORKERS", 2),
         )
         settings.validate()
         return settings
@@ -63,5 +66,7 @@ class Settings:
             raise ConfigError("CARTHOUSE_DATABASE may hold only letters, digits and underscores")
         if self.clickhouse_url and not self.clickhouse_url.startswith("clickhouse://"):
             raise ConfigError("CLICKHOUSE_URL must look like clickhouse://host:9000/db")
+        if not 0 <= self.ingest_workers <= 64:
+            raise ConfigError("CARTHOUSE_INGEST_WORKERS must be between 0 and 64")
         if self.environment == "production" and self.admin_token in ("", "changeme"):
             raise ConfigError("CARTHOUSE_ADMIN_TOKEN must be set to a real secret in production")

@@ -29,6 +29,7 @@ from services.fx import servicer as fx_servicer
 from services.ingest import servicer as ingest_servicer
 from services.ingest.dedup import Deduplicator
 from services.ingest.pipeline import IngestPipeline
+from services.ingest.prepare import RowPreparer
 from services.ingest.quota import Quota
 from services.ingest.writer import GroupCommitWriter
 
@@ -51,7 +52,7 @@ class RunningStack:
 
 
 def _bindings(
-    services: Sequence[str], store: Store, redis_client: redis.Redis, resources: ExitStack
+    services: Sequence[str], store: Store, redis_client: redis.Redis, resources: ExitStack, ingest_workers: int
 ) -> list[ServiceBinding]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
@@ -60,7 +61,9 @@ def _bindings(
     if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
         resources.callback(writer.stop)
-        pipeline = IngestPipeline(Quota(redis_client), writer)
+        preparer = RowPreparer(ingest_workers)
+        resources.callback(preparer.close)
+        pipeline = IngestPipeline(preparer, Quota(redis_client), writer)
         bindings.append(
             ServiceBinding(
                 ingest_servicer.SERVICE_NAME,
@@ -119,7 +122,7 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
-        bindings = _bindings(services, store, redis_server.connect(redis_url), resources)
+        bindings = _bindings(services, store, redis_server.connect(redis_url), resources, settings.ingest_workers)
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )

@@ -1,24 +1,18 @@
-"""The ingest pipeline for an authenticated caller: validate, plan gate, quota, build rows, write."""
+"""The ingest pipeline for an authenticated caller: batch limits, row preparation, plan gate, quota, write."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
-from services.ingest.model import IncomingEvent, RequestContext
+from services.ingest.model import RequestContext
+from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
-from services.ingest.rows import StoredEvent, build_row, clickhouse_time
-from services.ingest.validation import (
-    BATCH_TOO_LARGE,
-    EVENTS_REQUIRED,
-    MAX_BATCH,
-    Limits,
-    ValidationError,
-    validate_event,
-)
+from services.ingest.rows import StoredEvent
+from services.ingest.validation import BATCH_TOO_LARGE, EVENTS_REQUIRED, MAX_BATCH
 from services.ingest.writer import GroupCommitWriter
 
 FREE_TIER = "Ecommerce events are not available on the free tier"
@@ -36,56 +30,51 @@ def utc_now() -> datetime:
 
 
 class IngestPipeline:
-    def __init__(self, quota: Quota, writer: GroupCommitWriter, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        preparer: RowPreparer,
+        quota: Quota,
+        writer: GroupCommitWriter,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._preparer = preparer
         self._quota = quota
         self._writer = writer
         self._clock = clock
 
-    async def track(self, principal: Principal, event: IncomingEvent, request: RequestContext) -> None:
-        """One event: any validation error is the whole answer."""
-        rows, errors = self._prepare(principal, [event], request, numbered=False)
-        if errors:
-            raise InvalidArgument(errors[0])
-        await self._store(principal, rows)
+    async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
+        """One serialized TrackRequest: any validation error is the whole answer."""
+        prepared = await self._prepare(principal, payload, request, is_batch=False)
+        if prepared.errors:
+            raise InvalidArgument(prepared.errors[0])
+        await self._store(principal, prepared.rows)
 
     async def batch(
-        self, principal: Principal, events: Sequence[IncomingEvent], request: RequestContext
+        self, principal: Principal, payload: bytes, event_count: int, request: RequestContext
     ) -> IngestResult:
-        """1..100 events: invalid ones are reported as ``events[i]: ...`` and the rest accepted."""
-        if not events:
+        """A serialized BatchRequest of 1..100 events: invalid ones are reported as ``events[i]: ...``."""
+        if event_count == 0:
             raise InvalidArgument(EVENTS_REQUIRED)
-        if len(events) > MAX_BATCH:
+        if event_count > MAX_BATCH:
             raise InvalidArgument(BATCH_TOO_LARGE)
-        rows, errors = self._prepare(principal, events, request, numbered=True)
-        await self._store(principal, rows)
-        return IngestResult(accepted=len(rows), errors=errors)
+        prepared = await self._prepare(principal, payload, request, is_batch=True)
+        await self._store(principal, prepared.rows)
+        return IngestResult(accepted=len(prepared.rows), errors=prepared.errors)
 
-    def _prepare(
-        self, principal: Principal, events: Sequence[IncomingEvent], request: RequestContext, numbered: bool
-    ) -> tuple[list[StoredEvent], list[str]]:
+    async def _prepare(self, principal: Principal, payload: bytes, request: RequestContext, is_batch: bool) -> Prepared:
         appspace = principal.appspace
-        now = self._clock()
-        now_text = clickhouse_time(now)
-        limits = Limits(now=now, is_secret_key=principal.is_secret, retention_days=appspace.plan.retention_days)
-        rows: list[StoredEvent] = []
-        errors: list[str] = []
-        for index, event in enumerate(events):
-            try:
-                event_time = validate_event(event, limits)
-                rows.append(
-                    build_row(
-                        event,
-                        appspace_id=appspace.appspace_id,
-                        base_currency=appspace.base_currency,
-                        event_time=clickhouse_time(event_time) if event_time else now_text,
-                        received_at=now_text,
-                        key_kind=principal.key_kind,
-                        request=request,
-                    )
-                )
-            except ValidationError as exc:
-                errors.append(f"events[{index}]: {exc}" if numbered else str(exc))
-        return rows, errors
+        return await self._preparer.prepare(
+            PrepareJob(
+                payload=payload,
+                is_batch=is_batch,
+                appspace_id=appspace.appspace_id,
+                base_currency=appspace.base_currency,
+                retention_days=appspace.plan.retention_days,
+                key_kind=principal.key_kind,
+                now=self._clock(),
+                request=request,
+            )
+        )
 
     async def _store(self, principal: Principal, rows: list[StoredEvent]) -> None:
         if not rows:

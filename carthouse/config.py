@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -37,7 +37,6 @@ class Settings:
     environment: str = "development"
     # Processes that validate and encode events beside the gRPC event loop; 0 runs that work in-process.
     ingest_workers: int = 2
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def grpc_target(self) -> str:

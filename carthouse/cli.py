@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -80,6 +82,34 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    """The REST gateway alone, in front of CARTHOUSE_UPSTREAM (default: the local gRPC port)."""
+    from gateway.server import run_gateway
+
+    if not settings.redis_url:
+        print("error: REDIS_URL is required for `carthouse gateway` (rate limits live in Redis)", file=sys.stderr)
+        return 2
+    run_gateway(settings, settings.redis_url)
+    return 0
+
+
+def _start_gateway(settings: Settings, redis_url: str, grpc_port: int) -> subprocess.Popen[bytes]:
+    """The gateway runs in its own process: transcoding must not share a GIL with ingest."""
+    env = {**os.environ, "REDIS_URL": redis_url, "CARTHOUSE_UPSTREAM": f"127.0.0.1:{grpc_port}",
+           "CARTHOUSE_HTTP_PORT": str(settings.http_port), "CARTHOUSE_HTTP_HOST": settings.http_host}
+    return subprocess.Popen([sys.executable, "-m", "carthouse.cli", "gateway"], env=env)
+
+
+def _stop_process(process: subprocess.Popen[bytes], name: str) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log.error("%s did not stop in 30 s; killing it", name)
+            process.kill()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from carthouse.redis_server import RedisServer
     from carthouse.stack import running_stack
@@ -95,10 +125,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         backend = settings.clickhouse_url or f"chdb at {settings.data_dir.resolve()}"
         log.info("opening store: %s, database %s", backend, settings.database)
         with running_stack(settings, redis_url) as stack:
-            log.info("Carthouse is up: gRPC on %s:%d. Ctrl-C stops it.", settings.grpc_host, stack.port)
-            log.info("REST gateway: not built yet (issue 3); use gRPC meanwhile")
-            stop.wait()
-            log.info("shutting down: finishing in-flight requests and flushing writes")
+            gateway = _start_gateway(settings, redis_url, stack.port)
+            try:
+                log.info("Carthouse is up: REST on http://%s:%d, gRPC on %s:%d. Ctrl-C stops it.",
+                         settings.http_host, settings.http_port, settings.grpc_host, stack.port)
+                while not stop.wait(1.0):
+                    if gateway.poll() is not None:
+                        log.error("the REST gateway exited (code %s); stopping", gateway.returncode)
+                        break
+                log.info("shutting down: finishing in-flight requests and flushing writes")
+            finally:
+                _stop_process(gateway, "the REST gateway")
     finally:
         if redis is not None:
             redis.stop()
@@ -217,6 +254,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("services", nargs="+", choices=["ingest", "analytics", "fraud", "fx", "admin"],
                        metavar="SERVICE", help="ingest, analytics, fraud, fx and/or admin")
     serve.set_defaults(handler=cmd_serve)
+
+    gateway_parser = commands.add_parser("gateway", help="serve the REST API in front of CARTHOUSE_UPSTREAM")
+    gateway_parser.set_defaults(handler=cmd_gateway)
 
     migrate_parser = commands.add_parser("migrate", help="create the database and apply pending migrations")
     migrate_parser.set_defaults(handler=cmd_migrate)

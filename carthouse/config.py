@@ -37,6 +37,13 @@ class Settings:
     environment: str = "development"
     # Processes that validate and encode events beside the gRPC event loop; 0 runs that work in-process.
     ingest_workers: int = 2
+    http_host: str = "127.0.0.1"
+    # The gateway's upstream gRPC address (default: this stack's gRPC port).
+    upstream: str = ""
+    rate_limit_per_min: int = 1000
+    # Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDRs.
+    trusted_proxies: str = ""
+    descriptor_set: str = ""
 
     @property
     def grpc_target(self) -> str:
@@ -56,6 +63,11 @@ class Settings:
             log_level=os.environ.get("CARTHOUSE_LOG_LEVEL", "INFO").upper(),
             environment=os.environ.get("CARTHOUSE_ENV", "development"),
             ingest_workers=_int("CARTHOUSE_INGEST_WORKERS", 2),
+            http_host=os.environ.get("CARTHOUSE_HTTP_HOST", "127.0.0.1"),
+            upstream=os.environ.get("CARTHOUSE_UPSTREAM", ""),
+            rate_limit_per_min=_int("CARTHOUSE_RATE_LIMIT_PER_MIN", 1000),
+            trusted_proxies=os.environ.get("CARTHOUSE_TRUSTED_PROXIES", ""),
+            descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
         )
         settings.validate()
         return settings
@@ -65,6 +77,8 @@ class Settings:
             raise ConfigError("CARTHOUSE_DATABASE may hold only letters, digits and underscores")
         if self.clickhouse_url and not self.clickhouse_url.startswith("clickhouse://"):
             raise ConfigError("CLICKHOUSE_URL must look like clickhouse://host:9000/db")
+        if self.rate_limit_per_min < 1:
+            raise ConfigError("CARTHOUSE_RATE_LIMIT_PER_MIN must be at least 1")
         if not 0 <= self.ingest_workers <= 64:
             raise ConfigError("CARTHOUSE_INGEST_WORKERS must be between 0 and 64")
         if self.environment == "production" and self.admin_token in ("", "changeme"):

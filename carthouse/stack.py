@@ -76,7 +76,7 @@ def _bindings(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,
                 analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                analytics_servicer.AnalyticsServicer(),
+                analytics_servicer.AnalyticsServicer(authenticator),
             )
         )
     if "fraud" in services:

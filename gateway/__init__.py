@@ -1,2 +1,5 @@
-"""The REST face (issue 3): Envoy's gRPC-JSON transcoder in containers, a Python transcoder elsewhere.
-Not built yet: the services are reachable over gRPC only."""
+"""The REST face: a transcoding gateway driven by the google.api.http annotations in the descriptor set.
+
+In containers Envoy's grpc_json_transcoder does this job (gateway/envoy.yaml); wherever Envoy is absent,
+this Python gateway exposes the identical surface from the same descriptor set.
+"""

@@ -29,9 +29,11 @@ class Stack:
         self.data_dir = data_dir
         self.grpc_port = free_port()
         self.redis_port = free_port()
+        self.http_port = free_port()
         self.log = data_dir / "run.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.env = {**os.environ, "CARTHOUSE_DATA_DIR": str(data_dir), "CARTHOUSE_GRPC_PORT": str(self.grpc_port)}
+        self.env = {**os.environ, "CARTHOUSE_DATA_DIR": str(data_dir), "CARTHOUSE_GRPC_PORT": str(self.grpc_port),
+                    "CARTHOUSE_HTTP_PORT": str(self.http_port)}
         self.env.pop("CARTHOUSE_ADMIN_TOKEN", None)
         self.env.pop("REDIS_URL", None)
 

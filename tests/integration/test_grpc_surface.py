@@ -71,13 +71,18 @@ def test_keys_are_listed_without_secrets(new_appspace) -> None:
     assert all(not k.revoked_at for k in keys)
 
 
-def test_analytics_answers_unimplemented_until_built(channel, new_appspace) -> None:
+def test_analytics_authenticates_then_answers_unimplemented_until_built(channel, new_appspace) -> None:
     shop = new_appspace()
-    with pytest.raises(grpc.RpcError) as caught:
-        analytics_pb2_grpc.AnalyticsServiceStub(channel).Overview(
-            analytics_pb2.OverviewRequest(), metadata=key(shop.secret_key))
-    assert (caught.value.code(), caught.value.details()) == (
-        grpc.StatusCode.UNIMPLEMENTED, "Overview is not implemented yet")
+    stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+    cases = [
+        ((), grpc.StatusCode.UNAUTHENTICATED, "API key required"),
+        (key(shop.publishable_key), grpc.StatusCode.PERMISSION_DENIED, "Secret key required"),
+        (key(shop.secret_key), grpc.StatusCode.UNIMPLEMENTED, "Overview is not implemented yet"),
+    ]
+    for metadata, code, message in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Overview(analytics_pb2.OverviewRequest(), metadata=metadata)
+        assert (caught.value.code(), caught.value.details()) == (code, message)
 
 
 def test_a_process_can_serve_a_subset_of_the_services(store, redis_server, session_dir) -> None:

@@ -1,0 +1,242 @@
+"""The gateway as an ASGI application: route, bind, call the upstream gRPC method, render.
+
+Every route comes from the descriptor set; nothing here names an endpoint of the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import grpc
+import orjson
+import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway import clientip
+from gateway.binding import BindingError, build_request
+from gateway.descriptors import ApiDescriptors, Route, Router
+from gateway.openapi import openapi_document
+from gateway.ratelimit import TOO_MANY, Decision, RateLimiter
+from gateway.render import error_json, http_status, message_json
+
+log = logging.getLogger("carthouse.gateway")
+
+MAX_BODY_BYTES = 1024 * 1024
+NOT_FOUND = "Not found"
+BODY_TOO_LARGE = "Request body too large (limit 1 MiB)"
+MALFORMED_JSON = "Malformed JSON body"
+# Metadata the upstream may see. x-admin-token in particular is never forwarded from outside.
+FORWARDED_HEADERS = (b"x-api-key", b"authorization", b"user-agent")
+_CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type, x-api-key, authorization"),
+    (b"access-control-max-age", b"86400"),
+]
+_SKIPPED_UPSTREAM_HEADERS = ("content-type", "grpc-", ":", "x-error-code")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    upstream: str
+    redis_url: str
+    rate_limit_per_min: int = 1000
+    trusted_proxies: str = ""
+    timeout_seconds: float = 30.0
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class Gateway:
+    def __init__(self, api: ApiDescriptors, config: GatewayConfig) -> None:
+        self.api = api
+        self.config = config
+        self.router = Router(api.routes)
+        self.trusted = clientip.parse_networks(config.trusted_proxies)
+        self.ingestion_paths = {r.template for r in api.routes if r.verb == "POST"}
+        self.openapi = orjson.dumps(openapi_document(api))
+        self._channel: grpc.aio.Channel | None = None
+        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._redis: aioredis.Redis | None = None
+        self._limiter: RateLimiter | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def startup(self) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            self.config.upstream, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+        )
+        for route in self.api.routes:
+            self._calls[route.grpc_path] = self._channel.unary_unary(
+                route.grpc_path,
+                request_serializer=lambda message: message.SerializeToString(),
+                response_deserializer=route.response_class.FromString,
+            )
+        self._redis = aioredis.Redis.from_url(self.config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._limiter = RateLimiter(self._redis, self.config.rate_limit_per_min)
+        log.info("gateway: %d routes to %s", len(self.api.routes), self.config.upstream)
+
+    async def shutdown(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------ requests
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        verb: str = scope["method"]
+        headers = _headers(scope)
+        if path == "/healthz" and verb == "GET":
+            await self._healthz(send)
+            return
+        if path == "/openapi.json" and verb == "GET":
+            await _respond(send, 200, self.openapi)
+            return
+        cors = _CORS_HEADERS if path in self.ingestion_paths else []
+        if verb == "OPTIONS" and cors:
+            await _respond(send, 204, b"", cors, content_type=None)
+            return
+        peer = (scope.get("client") or ("", 0))[0]
+        client, forwarded_for = clientip.resolve(peer, headers.get(b"x-forwarded-for", b"").decode("latin-1"),
+                                                 self.trusted)
+        decision = await self._limiter.check(client) if self._limiter else None
+        extra = [*cors, *(decision.headers() if decision else [])]
+        if decision is not None and not decision.allowed:
+            await _respond(send, 429, error_json(TOO_MANY), extra)
+            return
+        try:
+            status, body, upstream_headers = await self._call(scope, receive, verb, path, headers, forwarded_for)
+        except HttpError as exc:
+            await _respond(send, exc.status, error_json(exc.message, exc.code), extra)
+            return
+        await _respond(send, status, body, [*extra, *upstream_headers])
+
+    async def _call(
+        self, scope: dict[str, Any], receive: Receive, verb: str, path: str, headers: dict[bytes, bytes],
+        forwarded_for: str,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        matched = self.router.match(verb, path)
+        if matched is None:
+            raise HttpError(404, NOT_FOUND)
+        route, variables = matched
+        body = await self._json_body(route, headers, receive)
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        try:
+            message = build_request(route, variables, query, body)
+        except BindingError as exc:
+            raise HttpError(400, str(exc)) from None
+        metadata = [(name.decode(), headers[name].decode("latin-1")) for name in FORWARDED_HEADERS if name in headers]
+        metadata.append(("x-forwarded-for", forwarded_for))
+        call = self._calls[route.grpc_path](message, metadata=metadata, timeout=self.config.timeout_seconds)
+        try:
+            response = await call
+        except grpc.aio.AioRpcError as exc:
+            code = dict(exc.trailing_metadata() or ()).get("x-error-code", "")
+            raise HttpError(http_status(exc.code()), exc.details() or exc.code().name, str(code)) from None
+        initial = await call.initial_metadata()
+        upstream_headers = [
+            (str(key).encode(), str(value).encode())
+            for key, value in (initial or ())
+            if not str(key).startswith(_SKIPPED_UPSTREAM_HEADERS) and isinstance(value, str)
+        ]
+        return 200, message_json(response), upstream_headers
+
+    async def _json_body(self, route: Route, headers: dict[bytes, bytes], receive: Receive) -> Any:
+        """The body parsed as JSON (None for routes without one); 413 past 1 MiB, 400 when not JSON."""
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise HttpError(413, BODY_TOO_LARGE)
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            event = await receive()
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise HttpError(413, BODY_TOO_LARGE)
+            chunks.append(chunk)
+            more = event.get("more_body", False)
+        if not route.body:
+            return None
+        # Like Envoy's transcoder, the body is read as JSON whatever the content type says: curl -d sends
+        # form encoding and navigator.sendBeacon text/plain; what is not JSON gets a 400 below.
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise HttpError(400, "Request body must be a JSON object")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, MALFORMED_JSON) from None
+
+    async def _healthz(self, send: Send) -> None:
+        """200 only when every upstream service the routes need reports SERVING."""
+        statuses: dict[str, str] = {}
+        if self._channel is not None:
+            stub = health_pb2_grpc.HealthStub(self._channel)
+
+            async def check(service: str) -> None:
+                try:
+                    response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                    statuses[service] = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+                except grpc.aio.AioRpcError as exc:
+                    statuses[service] = exc.code().name
+
+            await asyncio.gather(*(check(service) for service in self.api.public_services()))
+        healthy = bool(statuses) and all(status == "SERVING" for status in statuses.values())
+        body = {"status": "SERVING" if healthy else "NOT_SERVING", "services": statuses}
+        await _respond(send, 200 if healthy else 503, orjson.dumps(body))
+
+
+def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope.get("headers", [])}
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: bytes | None = b"application/json",
+) -> None:
+    all_headers = [(b"content-type", content_type)] if content_type else []
+    all_headers += headers or []
+    all_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["Decision", "Gateway", "GatewayConfig"]

@@ -1,0 +1,36 @@
+"""The client's address behind trusted proxies, and the X-Forwarded-For to send upstream."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str) -> list[Network]:
+    """Comma-separated addresses or CIDRs (CARTHOUSE_TRUSTED_PROXIES)."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def resolve(peer: str, forwarded_for: str, trusted: Sequence[Network]) -> tuple[str, str]:
+    """(client address, X-Forwarded-For for the upstream).
+
+    Walk the chain from the nearest hop: while the hop is a trusted proxy, believe what it says came before
+    it. The first untrusted hop is the client. Entries before it could be forged by the client, so the
+    upstream gets the chain from the client on, with the peer appended.
+    """
+    chain = [part.strip() for part in forwarded_for.split(",") if part.strip()] if forwarded_for else []
+    hops = [*chain, peer]
+    index = len(hops) - 1
+    while index > 0 and _trusted(hops[index], trusted):
+        index -= 1
+    return hops[index], ", ".join(hops[index:])

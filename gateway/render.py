@@ -46,11 +46,28 @@ def _envoy_numbers(value: Any) -> Any:
     return value
 
 
+def _in_field_order(message: Message, data: dict[str, Any]) -> dict[str, Any]:
+    """Fields in declaration order, as Envoy prints them (json_format puts set fields first)."""
+    ordered: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        nested = field.message_type
+        if nested is not None and not nested.GetOptions().map_entry and not nested.full_name.startswith("google."):
+            if field.is_repeated:
+                value = [_in_field_order(m, v) for m, v in zip(getattr(message, field.name), value, strict=True)]
+            else:
+                value = _in_field_order(getattr(message, field.name), value)
+        ordered[field.name] = value
+    return ordered
+
+
 def message_json(message: Message) -> bytes:
     data = json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
-    return orjson.dumps(_envoy_numbers(data))
+    return orjson.dumps(_envoy_numbers(_in_field_order(message, data)))
 
 
 def error_json(message: str, code: str = "") -> bytes:

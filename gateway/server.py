@@ -22,18 +22,24 @@ def build_gateway(settings: Settings, redis_url: str) -> Gateway:
     )
 
 
+def gateway_server(app: Gateway, host: str, port: int, log_level: str = "warning") -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level=log_level,
+            server_header=False,
+            proxy_headers=False,  # gateway/clientip.py decides which X-Forwarded-For to believe
+            timeout_graceful_shutdown=15,
+        )
+    )
+
+
 def run_gateway(settings: Settings, redis_url: str) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn lets in-flight requests finish before it exits."""
-    config = uvicorn.Config(
-        build_gateway(settings, redis_url),
-        host=settings.http_host,
-        port=settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        server_header=False,
-        timeout_graceful_shutdown=15,
-    )
-    uvicorn.Server(config).run()
+    gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
+                   settings.log_level.lower()).run()

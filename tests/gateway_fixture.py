@@ -1,0 +1,32 @@
+"""A real gateway (uvicorn, httptools) on a free port in a thread, in front of a running gRPC stack."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from carthouse.redis_server import free_port
+from gateway.app import Gateway, GatewayConfig
+from gateway.descriptors import ApiDescriptors
+from gateway.server import gateway_server
+
+
+@contextmanager
+def running_gateway(upstream: str, redis_url: str, **config: object) -> Iterator[str]:
+    """Yields the base URL; stops the server (gracefully) on exit."""
+    port = free_port()
+    app = Gateway(ApiDescriptors(), GatewayConfig(upstream=upstream, redis_url=redis_url, **config))
+    server = gateway_server(app, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

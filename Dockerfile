@@ -17,7 +17,8 @@ RUN scripts/gen-protos python && pip install --no-cache-dir . \
     && useradd --system --uid 10001 carthouse && mkdir -p /data && chown carthouse /data
 
 USER carthouse
-ENV CARTHOUSE_DATA_DIR=/data CARTHOUSE_GRPC_HOST=0.0.0.0 CARTHOUSE_GRPC_PORT=50051
+ENV CARTHOUSE_DATA_DIR=/data CARTHOUSE_GRPC_HOST=0.0.0.0 CARTHOUSE_GRPC_PORT=50051 \
+    CARTHOUSE_DESCRIPTOR_SET=/app/build/carthouse.pb
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=5s --retries=5 CMD ["carthouse", "health"]
 CMD ["carthouse", "serve", "ingest", "analytics", "fraud", "fx", "admin"]

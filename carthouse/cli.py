@@ -93,6 +93,16 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the OpenAPI 3 document the gateway serves at /openapi.json."""
+    from gateway.descriptors import ApiDescriptors
+    from gateway.openapi import openapi_document
+
+    api = ApiDescriptors(Path(settings.descriptor_set)) if settings.descriptor_set else ApiDescriptors()
+    print(json.dumps(openapi_document(api), indent=2))
+    return 0
+
+
 def _start_gateway(settings: Settings, redis_url: str, grpc_port: int) -> subprocess.Popen[bytes]:
     """The gateway runs in its own process: transcoding must not share a GIL with ingest."""
     env = {**os.environ, "REDIS_URL": redis_url, "CARTHOUSE_UPSTREAM": f"127.0.0.1:{grpc_port}",
@@ -257,6 +267,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     gateway_parser = commands.add_parser("gateway", help="serve the REST API in front of CARTHOUSE_UPSTREAM")
     gateway_parser.set_defaults(handler=cmd_gateway)
+
+    openapi_parser = commands.add_parser("openapi", help="print the OpenAPI 3 document of the REST API")
+    openapi_parser.set_defaults(handler=cmd_openapi)
 
     migrate_parser = commands.add_parser("migrate", help="create the database and apply pending migrations")
     migrate_parser.set_defaults(handler=cmd_migrate)

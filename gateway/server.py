@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import uvicorn
 
 from carthouse.config import Settings
@@ -10,7 +12,7 @@ from gateway.descriptors import ApiDescriptors
 
 
 def build_gateway(settings: Settings, redis_url: str) -> Gateway:
-    descriptors = ApiDescriptors(settings.descriptor_set) if settings.descriptor_set else ApiDescriptors()
+    descriptors = ApiDescriptors(Path(settings.descriptor_set)) if settings.descriptor_set else ApiDescriptors()
     return Gateway(
         descriptors,
         GatewayConfig(

@@ -34,10 +34,13 @@ def test_every_service_runs_in_its_own_container() -> None:
 
 
 def test_long_running_containers_have_healthchecks_and_wait_for_healthy_dependencies() -> None:
+    one_shot = {"migrate", "api-assets"}
     for name, service in compose()["services"].items():
         if name == "migrate":
             assert service["command"] == ["carthouse", "migrate"]
             assert service["depends_on"] == {"clickhouse": {"condition": "service_healthy"}}
+        if name in one_shot:
+            assert service["restart"] == "no"
             continue
         assert service["healthcheck"]["test"], name
         for dependency in service.get("depends_on", {}).values():
@@ -49,7 +52,8 @@ def test_images_are_pinned_and_ports_bound_to_loopback() -> None:
         image = service.get("image", "")
         assert ":" in image and not image.endswith(":latest"), name
         for port in service.get("ports", []):
-            assert port.startswith("127.0.0.1:"), (name, port)
+            # Envoy is the public face; everything else stays on loopback.
+            assert port.startswith("127.0.0.1:") or name == "envoy", (name, port)
 
 
 def test_clickhouse_data_lives_in_a_volume() -> None:
@@ -63,3 +67,14 @@ def test_dockerfile_generates_code_and_starts_known_services() -> None:
     assert "scripts/gen-protos" in dockerfile
     cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
     assert all(f'"{name}"' in cmd for name in SERVICES)
+
+
+def test_envoy_gets_the_descriptor_set_and_waits_for_the_services_it_routes_to() -> None:
+    services = compose()["services"]
+    envoy = services["envoy"]
+    assert "./gateway/envoy.yaml:/etc/envoy/envoy.yaml:ro" in envoy["volumes"]
+    assert "envoy-assets:/etc/envoy/assets:ro" in envoy["volumes"]
+    assert "carthouse.pb" in " ".join(services["api-assets"]["command"])
+    assert envoy["depends_on"]["ingest"] == {"condition": "service_healthy"}
+    assert envoy["depends_on"]["analytics"] == {"condition": "service_healthy"}
+    assert envoy["ports"] == ["8080:8080"]

@@ -24,7 +24,7 @@ class BenchStack:
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.env = {**os.environ, "CARTHOUSE_DATA_DIR": str(data_dir), "CARTHOUSE_GRPC_PORT": str(self.grpc_port),
-                    "CARTHOUSE_HTTP_PORT": str(self.http_port),
+                    "CARTHOUSE_HTTP_PORT": str(self.http_port), "CARTHOUSE_RATE_LIMIT_PER_MIN": "100000000",
                     "CARTHOUSE_LOG_LEVEL": "WARNING"}
         self.process: subprocess.Popen[bytes] | None = None
 

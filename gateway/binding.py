@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.descriptors import Route
+from gateway.json_to_proto import JsonBindingError, JsonToProto
+
+_JSON = JsonToProto()
 
 
 class BindingError(ValueError):
@@ -98,24 +100,23 @@ def build_request(
     body: Any | None,
 ) -> Message:
     """The request message: body first (if the rule has one), then path variables, then query parameters."""
-    message = route.request_class()
     if route.body:
         if not isinstance(body, dict):
             raise BindingError("Request body must be a JSON object")
-        target = message if route.body == "*" else getattr(message, route.body)
+        descriptor = route.request_class.DESCRIPTOR
         try:
-            json_format.ParseDict(body, target, ignore_unknown_fields=True)
-        except json_format.ParseError as exc:
-            raise BindingError(_parse_error_text(exc)) from None
+            if route.body == "*":
+                message = route.request_class(**_JSON.keywords(descriptor, body))
+            else:
+                nested = descriptor.fields_by_name[route.body].message_type
+                message = route.request_class(**{route.body: _JSON.keywords(nested, body)})
+        except (JsonBindingError, ValueError, TypeError) as exc:
+            raise BindingError(f"Invalid JSON body: {exc}") from None
+    else:
+        message = route.request_class()
     for name, raw in variables.items():
         _set_path(message, name, unquote(raw), name)
     if route.body != "*":
         for name, raw in query:
             _set_path(message, name, raw, name)
     return message
-
-
-def _parse_error_text(exc: json_format.ParseError) -> str:
-    text = str(exc)
-    # "Failed to parse revenue field: ..." reads well; drop the internal message path prefixes.
-    return f"Invalid JSON body: {text}"

@@ -79,7 +79,8 @@ async def drive_http(port: int, requests: list[bytes], concurrency: int, seconds
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured duration of each protocol (default 20)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="measured duration of each protocol, in two alternating halves (default 20)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
     args = parser.parse_args()
@@ -93,15 +94,26 @@ def main() -> int:
         rest_requests = http_requests(build_requests(budget, keys["publishable_key"], seed=8), keys["publishable_key"],
                                       stack.http_port)
         warm = max(args.concurrency, int(args.warmup * 150))
-        total = 0
-        w, _, _ = asyncio.run(drive_http(stack.http_port, rest_requests[:warm], args.concurrency, args.warmup))
-        total += w
-        print(f"REST: measuring for {args.seconds:.0f} s with {args.concurrency} requests in flight ...", flush=True)
-        rest = asyncio.run(drive_http(stack.http_port, rest_requests[warm:], args.concurrency, args.seconds))
-        total += rest[0]
-        print(f"gRPC: measuring for {args.seconds:.0f} s with {args.concurrency} requests in flight ...", flush=True)
-        grpc_result = asyncio.run(drive(stack.target, grpc_requests, args.concurrency, args.seconds))
-        total += grpc_result[0]
+        total, _, _ = asyncio.run(drive_http(stack.http_port, rest_requests[:warm], args.concurrency, args.warmup))
+        # Alternate the protocols in four phases, so both meet the same store state (merge backlog grows).
+        rest, grpc_result = [0, 0, 0.0], [0, 0, 0.0]
+        rest_left, grpc_left = rest_requests[warm:], grpc_requests
+        half = args.seconds / 2
+        for phase in range(4):
+            is_rest = phase % 2 == 0
+            print(f"{'REST' if is_rest else 'gRPC'}: measuring for {half:.0f} s, {args.concurrency} in flight ...",
+                  flush=True)
+            if is_rest:
+                done = asyncio.run(drive_http(stack.http_port, rest_left, args.concurrency, half))
+                rest_left = rest_left[done[0] // 100 + done[1]:]
+                target = rest
+            else:
+                done = asyncio.run(drive(stack.target, grpc_left, args.concurrency, half))
+                grpc_left = grpc_left[done[0] // 100 + done[1]:]
+                target = grpc_result
+            for index in range(3):
+                target[index] += done[index]
+            total += done[0]
     stored = count_stored(data_dir, keys["appspace_id"])
     rest_rate = rest[0] / rest[2]
     grpc_rate = grpc_result[0] / grpc_result[2]

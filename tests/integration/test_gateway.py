@@ -296,3 +296,59 @@ def test_doubles_print_like_envoy(http, shop) -> None:
     body = message_json(analytics_pb2.OverviewResponse(total_revenue=12450.0, avg_order_value=50.82, days=30))
     assert body.startswith(b'{"total_revenue":12450,"net_revenue":0,"total_orders":0')
     assert b'"avg_order_value":50.82' in body
+
+
+def test_rate_limit_fails_open_when_redis_is_unreachable(stack, new_appspace, caplog) -> None:
+    from carthouse.redis_server import free_port
+
+    shop = new_appspace()
+    with running_gateway(stack.target, f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_min=1) as url, \
+            httpx.Client(base_url=url) as client:
+        for number in range(3):
+            response = client.post(TRACK, json=purchase(transaction_id=f"open-{number}"),
+                                   headers=with_key(shop.publishable_key))
+            assert response.status_code == 200
+            assert response.headers["ratelimit-remaining"] == "1"
+    assert any("rate limit not enforced" in record.message for record in caplog.records)
+
+
+def test_upstream_initial_metadata_becomes_response_headers(redis_server) -> None:
+    """A stub upstream that sets initial metadata: the gateway passes it on, minus gRPC's own headers."""
+    import asyncio
+    import threading
+
+    import grpc
+
+    from carthouse.v1 import ingest_pb2, ingest_pb2_grpc
+
+    class Upstream(ingest_pb2_grpc.IngestServiceServicer):
+        async def Track(self, request, context):
+            await context.send_initial_metadata((("x-request-id", "req-42"),))
+            return ingest_pb2.TrackResponse(ok=True)
+
+    ready = threading.Event()
+    port: list[int] = []
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(Upstream(), server)
+        port.append(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        ready.set()
+        await stop.wait()
+        await server.stop(0)
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        with running_gateway(f"127.0.0.1:{port[0]}", redis_server.url) as url:
+            response = httpx.post(f"{url}{TRACK}", json={"event_type": "view_cart"})
+        assert (response.status_code, response.json()) == (200, {"ok": True})
+        assert response.headers["x-request-id"] == "req-42"
+        assert "grpc-status" not in response.headers
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)

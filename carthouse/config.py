@@ -44,6 +44,7 @@ class Settings:
     # Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDRs.
     trusted_proxies: str = ""
     descriptor_set: str = ""
+    fx_provider: str = "bundled"
 
     @property
     def grpc_target(self) -> str:
@@ -68,6 +69,7 @@ class Settings:
             rate_limit_per_min=_int("CARTHOUSE_RATE_LIMIT_PER_MIN", 1000),
             trusted_proxies=os.environ.get("CARTHOUSE_TRUSTED_PROXIES", ""),
             descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
+            fx_provider=os.environ.get("CARTHOUSE_FX_PROVIDER", "bundled"),
         )
         settings.validate()
         return settings

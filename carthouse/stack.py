@@ -26,6 +26,9 @@ from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
 from services.fraud import servicer as fraud_servicer
 from services.fx import servicer as fx_servicer
+from services.fx.converter import FxConverter
+from services.fx.rates import rate_provider
+from services.fx.storage import RateRepository
 from services.ingest import servicer as ingest_servicer
 from services.ingest.dedup import Deduplicator
 from services.ingest.pipeline import IngestPipeline
@@ -52,7 +55,12 @@ class RunningStack:
 
 
 def _bindings(
-    services: Sequence[str], store: Store, redis_client: redis.Redis, resources: ExitStack, ingest_workers: int
+    services: Sequence[str],
+    store: Store,
+    redis_client: redis.Redis,
+    resources: ExitStack,
+    ingest_workers: int,
+    fx_provider: str,
 ) -> list[ServiceBinding]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
@@ -88,9 +96,12 @@ def _bindings(
             )
         )
     if "fx" in services:
+        rates = RateRepository(rate_provider(fx_provider), store, redis_client)
         bindings.append(
             ServiceBinding(
-                fx_servicer.SERVICE_NAME, fx_pb2_grpc.add_FxServiceServicer_to_server, fx_servicer.FxServicer()
+                fx_servicer.SERVICE_NAME,
+                fx_pb2_grpc.add_FxServiceServicer_to_server,
+                fx_servicer.FxServicer(FxConverter(rates)),
             )
         )
     if "admin" in services:
@@ -122,7 +133,9 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
-        bindings = _bindings(services, store, redis_server.connect(redis_url), resources, settings.ingest_workers)
+        bindings = _bindings(
+            services, store, redis_server.connect(redis_url), resources, settings.ingest_workers, settings.fx_provider
+        )
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )

@@ -1,1 +1,1 @@
-"""FxService: conversion to the base currency (issue 4; UNIMPLEMENTED until then)."""
+"""FxService: amounts to an appspace's base currency at the rate of the event's time."""

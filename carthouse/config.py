@@ -45,6 +45,8 @@ class Settings:
     trusted_proxies: str = ""
     descriptor_set: str = ""
     fx_provider: str = "bundled"
+    # FxService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
+    fx_target: str = ""
 
     @property
     def grpc_target(self) -> str:
@@ -70,6 +72,7 @@ class Settings:
             trusted_proxies=os.environ.get("CARTHOUSE_TRUSTED_PROXIES", ""),
             descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
             fx_provider=os.environ.get("CARTHOUSE_FX_PROVIDER", "bundled"),
+            fx_target=os.environ.get("CARTHOUSE_FX_TARGET", ""),
         )
         settings.validate()
         return settings

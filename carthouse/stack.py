@@ -61,11 +61,12 @@ def _bindings(
     resources: ExitStack,
     ingest_workers: int,
     fx_provider: str,
-) -> list[ServiceBinding]:
+) -> tuple[list[ServiceBinding], IngestPipeline | None]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
     authenticator = Authenticator(repository)
     bindings = []
+    pipeline = None
     if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
         resources.callback(writer.stop)
@@ -112,7 +113,7 @@ def _bindings(
                 admin_servicer.AdminServicer(AppspaceAdmin(repository)),
             )
         )
-    return bindings
+    return bindings, pipeline
 
 
 @contextmanager
@@ -133,10 +134,12 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
-        bindings = _bindings(
+        bindings, pipeline = _bindings(
             services, store, redis_server.connect(redis_url), resources, settings.ingest_workers, settings.fx_provider
         )
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )
+        if pipeline is not None:
+            pipeline.fx_target = settings.fx_target or f"127.0.0.1:{bound}"
         yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services))

@@ -19,9 +19,9 @@ REDIS_TTL_SECONDS = 2 * 24 * 3600
 SELECT_TABLE = """
 SELECT currency, toString(rate) AS rate
 FROM fx_rates FINAL
-WHERE provider = {provider:String} AND pivot = {pivot:String} AND as_of = {as_of:DateTime('UTC')}
+WHERE provider = {provider:String} AND pivot = {pivot:String} AND as_of = {as_of:DateTime64(3, 'UTC')}
 """
-INSERT_ROW = "({provider:String}, {pivot:String}, {as_of:DateTime('UTC')}, {c%d:String}, {r%d:Decimal(38, 18)})"
+INSERT_ROW = "({provider:String}, {pivot:String}, {as_of:DateTime64(3, 'UTC')}, {c%d:String}, {r%d:Decimal(38, 18)})"
 
 
 def _redis_key(provider: str, pivot: str, as_of: datetime) -> str:

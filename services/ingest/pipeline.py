@@ -41,6 +41,8 @@ class IngestPipeline:
         self._quota = quota
         self._writer = writer
         self._clock = clock
+        # Set once the FxService address is known (in the embedded mode: after the server has bound its port).
+        self.fx_target = ""
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
         """One serialized TrackRequest: any validation error is the whole answer."""
@@ -73,6 +75,7 @@ class IngestPipeline:
                 key_kind=principal.key_kind,
                 now=self._clock(),
                 request=request,
+                fx_target=self.fx_target,
             )
         )
 

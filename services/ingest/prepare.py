@@ -16,9 +16,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import grpc
+
 from carthouse.errors import Unavailable
-from carthouse.v1 import ingest_pb2
-from services.ingest.model import RequestContext
+from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
+from services.ingest.amounts import EventAmounts, foreign_amounts
+from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.translate import event_from_proto
 from services.ingest.validation import Limits, ValidationError, validate_event
@@ -26,6 +29,8 @@ from services.ingest.validation import Limits, ValidationError, validate_event
 log = logging.getLogger("carthouse.ingest.prepare")
 
 WORKERS_UNAVAILABLE = "Ingest workers are restarting; nothing was stored, please retry"
+FX_UNAVAILABLE = "Currency conversion is unavailable; nothing was stored, please retry"
+FX_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class PrepareJob:
     key_kind: str
     now: datetime
     request: RequestContext
+    # Where FxService answers (this stack's own port in the embedded mode).
+    fx_target: str = ""
 
 
 @dataclass
@@ -49,32 +56,86 @@ class Prepared:
 
 
 def prepare(job: PrepareJob) -> Prepared:
-    """Validate and encode every event of the request; invalid ones become messages (numbered in a batch)."""
+    """Validate, convert and encode every event of the request; invalid ones become messages (numbered in a
+    batch). Foreign-currency amounts of the whole request are converted by one FxService call."""
     if job.is_batch:
         events = ingest_pb2.BatchRequest.FromString(job.payload).events
     else:
         events = [ingest_pb2.TrackRequest.FromString(job.payload).event]
     limits = Limits(now=job.now, is_secret_key=job.key_kind == "secret", retention_days=job.retention_days)
-    now_text = clickhouse_time(job.now)
-    prepared = Prepared()
+    errors: dict[int, str] = {}
+    valid: list[tuple[int, IncomingEvent, datetime]] = []
     for index, message in enumerate(events):
         event = event_from_proto(message)
         try:
-            event_time = validate_event(event, limits)
-            prepared.rows.append(
-                build_row(
-                    event,
-                    appspace_id=job.appspace_id,
-                    base_currency=job.base_currency,
-                    event_time=clickhouse_time(event_time) if event_time else now_text,
-                    received_at=now_text,
-                    key_kind=job.key_kind,
-                    request=job.request,
-                )
-            )
+            valid.append((index, event, validate_event(event, limits) or job.now))
         except ValidationError as exc:
-            prepared.errors.append(f"events[{index}]: {exc}" if job.is_batch else str(exc))
+            errors[index] = str(exc)
+    amounts = _convert_amounts(job, valid, errors)
+    now_text = clickhouse_time(job.now)
+    prepared = Prepared()
+    for index, event, event_time in valid:
+        if index in errors:
+            continue
+        prepared.rows.append(
+            build_row(
+                event,
+                appspace_id=job.appspace_id,
+                base_currency=job.base_currency,
+                event_time=clickhouse_time(event_time) if event_time is not job.now else now_text,
+                received_at=now_text,
+                key_kind=job.key_kind,
+                request=job.request,
+                amounts=amounts[index],
+            )
+        )
+    prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared
+
+
+def _convert_amounts(
+    job: PrepareJob, valid: list[tuple[int, IncomingEvent, datetime]], errors: dict[int, str]
+) -> dict[int, EventAmounts]:
+    """Base-currency amounts per event index; an amount FxService cannot convert makes its event invalid."""
+    amounts = {index: EventAmounts(job.base_currency) for index, _, _ in valid}
+    wanted = [
+        (index, foreign)
+        for index, event, _ in valid
+        for foreign in foreign_amounts(event, job.base_currency)
+    ]
+    if not wanted:
+        return amounts
+    moments = {index: moment for index, _, moment in valid}
+    request = fx_pb2.ConvertRequest(
+        base_currency=job.base_currency,
+        amounts=[
+            fx_pb2.Amount(amount=str(f.amount), currency=f.currency, event_time=moments[i].isoformat())
+            for i, f in wanted
+        ],
+    )
+    try:
+        response = _fx_stub(job.fx_target).Convert(request, timeout=FX_TIMEOUT_SECONDS)
+    except grpc.RpcError as exc:
+        log.error("FxService at %s unreachable: %s", job.fx_target, exc)
+        raise Unavailable(FX_UNAVAILABLE) from None
+    for (index, foreign), result in zip(wanted, response.results, strict=True):
+        if result.error:
+            errors.setdefault(index, result.error)
+            continue
+        amounts[index].converted[foreign.where] = result.minor_units
+        amounts[index].rates.setdefault(foreign.currency, result.rate)
+    return amounts
+
+
+_FX_STUBS: dict[str, fx_pb2_grpc.FxServiceStub] = {}
+
+
+def _fx_stub(target: str) -> fx_pb2_grpc.FxServiceStub:
+    """One channel per worker process and target, reused for every request."""
+    stub = _FX_STUBS.get(target)
+    if stub is None:
+        stub = _FX_STUBS[target] = fx_pb2_grpc.FxServiceStub(grpc.insecure_channel(target))
+    return stub
 
 
 class RowPreparer:
@@ -92,7 +153,8 @@ class RowPreparer:
 
     async def prepare(self, job: PrepareJob) -> Prepared:
         if self._pool is None:
-            return prepare(job)
+            # A thread, not the event loop: preparation may call FxService, which this loop may be serving.
+            return await asyncio.to_thread(prepare, job)
         pool = self._pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, prepare, job)

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import orjson
 
-from carthouse.money import decimal_from_json, to_minor_units
+from carthouse.money import decimal_from_json
+from services.ingest.amounts import EventAmounts
 from services.ingest.model import IncomingEvent, IncomingItem, RequestContext
-from services.ingest.validation import TRANSACTION_EVENTS, ValidationError
+from services.ingest.validation import TRANSACTION_EVENTS
 
 DEDUP_TTL_SECONDS = 24 * 3600
 
@@ -35,21 +36,6 @@ def property_text(value: object) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
     return str(value)
-
-
-def _accepted_currency(code: str, base: str, where: str) -> str:
-    """Until FxService lands only the base currency is recorded; anything else is refused by name."""
-    currency = code or base
-    if currency != base:
-        raise ValidationError(
-            f"Unsupported currency: {currency} ({where}; this appspace records {base} only until "
-            "currency conversion is available)"
-        )
-    return currency
-
-
-def _minor(value: float | None, currency: str) -> int:
-    return 0 if value is None else to_minor_units(decimal_from_json(value), currency)
 
 
 def _original(value: float | None) -> str | None:
@@ -80,7 +66,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
 _NO_ITEMS: tuple[list[object], ...] = tuple([] for _ in range(14))
 
 
-def _item_columns(items: list[IncomingItem], currencies: list[str]) -> tuple[list[object], ...]:
+def _item_columns(
+    items: list[IncomingItem], currencies: list[str], amounts: EventAmounts
+) -> tuple[list[object], ...]:
     """The 14 items.* columns: one tuple per item, transposed."""
     if not items:
         return _NO_ITEMS
@@ -88,14 +76,14 @@ def _item_columns(items: list[IncomingItem], currencies: list[str]) -> tuple[lis
         (
             i.item_id, i.item_name, i.item_category, i.item_brand, i.item_variant, i.item_list_name,
             i.item_list_id, i.item_image_url,
-            None if i.price is None else _minor(i.price, c),
+            amounts.minor(f"items[{n}].price", i.price, c),
             _original(i.price),
             1 if i.quantity is None else int(i.quantity),
             c,
             i.coupon_code,
-            _minor(i.discount, c),
+            amounts.minor(f"items[{n}].discount", i.discount, c) or 0,
         )
-        for i, c in zip(items, currencies, strict=True)
+        for n, (i, c) in enumerate(zip(items, currencies, strict=True))
     ]
     return tuple(list(column) for column in zip(*per_item, strict=True))
 
@@ -109,14 +97,13 @@ def build_row(
     received_at: str,
     key_kind: str,
     request: RequestContext,
+    amounts: EventAmounts,
 ) -> StoredEvent:
-    """The stored row; times come preformatted (clickhouse_time) since a request shares them."""
-    currency = _accepted_currency(event.currency, base_currency, "currency")
+    """The stored row; times come preformatted (clickhouse_time) since a request shares them, amounts in
+    base-currency minor units from ``amounts``."""
+    currency = event.currency or base_currency
     items = event.items
     item_currencies = [item.currency or currency for item in items]
-    for index, item_currency in enumerate(item_currencies):
-        if item_currency != base_currency:
-            _accepted_currency(item_currency, base_currency, f"items[{index}].currency")
     context = event.context
     row: list[object] = [
         appspace_id,
@@ -128,18 +115,18 @@ def build_row(
         event.anonymous_id,
         event.cart_id,
         event.transaction_id,
-        None if event.revenue is None else _minor(event.revenue, currency),
-        _minor(event.discount, currency),
-        _minor(event.shipping, currency),
-        _minor(event.tax, currency),
+        amounts.minor("revenue", event.revenue, currency),
+        amounts.minor("discount", event.discount, currency) or 0,
+        amounts.minor("shipping", event.shipping, currency) or 0,
+        amounts.minor("tax", event.tax, currency) or 0,
         currency,
         _original(event.revenue),
         _original(event.discount) or "0",
         _original(event.shipping) or "0",
         _original(event.tax) or "0",
-        "1",
+        amounts.rate(currency),
         event.coupon_code,
-        *_item_columns(items, item_currencies),
+        *_item_columns(items, item_currencies, amounts),
         {key: property_text(value) for key, value in event.properties.items()},
         context.get("ip") or request.ip,
         context.get("user_agent") or request.user_agent,

@@ -110,12 +110,6 @@ def test_invalid_track_is_rejected_with_the_message(ingest, store, shop, changes
     assert count(store, shop.appspace_id) == before
 
 
-def test_other_currency_than_base_is_refused_by_name_until_fx_lands(ingest, shop) -> None:
-    error = rpc_error(ingest.Track, track(currency="EUR"), metadata=key(shop.publishable_key))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details().startswith("Unsupported currency: EUR")
-
-
 def test_missing_currency_means_the_base_currency(ingest, store, new_appspace) -> None:
     shop = new_appspace(base_currency="JPY")
     ingest.Track(track(currency=None, revenue=5000, discount=None, shipping=None, tax=None,

@@ -14,7 +14,8 @@ def test_migrations_create_every_table_and_rerun_as_no_ops(any_store: Store) -> 
         "SELECT name FROM system.tables WHERE database = {db:String}", {"db": any_store.database})}
     assert tables >= TABLES
     assert migrate(any_store) == []
-    versions = [row["version"] for row in any_store.query("SELECT version FROM schema_migrations FINAL ORDER BY version")]
+    ledger = any_store.query("SELECT version FROM schema_migrations FINAL ORDER BY version")
+    versions = [row["version"] for row in ledger]
     assert versions == [version for version, _, _ in migration_files()]
 
 

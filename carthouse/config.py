@@ -47,6 +47,8 @@ class Settings:
     fx_provider: str = "bundled"
     # FxService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
     fx_target: str = ""
+    oxr_app_id: str = ""
+    oxr_base_url: str = ""
 
     @property
     def grpc_target(self) -> str:
@@ -73,6 +75,8 @@ class Settings:
             descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
             fx_provider=os.environ.get("CARTHOUSE_FX_PROVIDER", "bundled"),
             fx_target=os.environ.get("CARTHOUSE_FX_TARGET", ""),
+            oxr_app_id=os.environ.get("OXR_APP_ID", ""),
+            oxr_base_url=os.environ.get("OXR_BASE_URL", ""),
         )
         settings.validate()
         return settings

@@ -60,7 +60,7 @@ def _bindings(
     redis_client: redis.Redis,
     resources: ExitStack,
     ingest_workers: int,
-    fx_provider: str,
+    fx_provider: tuple[str, str, str],
 ) -> tuple[list[ServiceBinding], IngestPipeline | None]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
@@ -97,7 +97,7 @@ def _bindings(
             )
         )
     if "fx" in services:
-        rates = RateRepository(rate_provider(fx_provider), store, redis_client)
+        rates = RateRepository(rate_provider(*fx_provider), store, redis_client)
         bindings.append(
             ServiceBinding(
                 fx_servicer.SERVICE_NAME,
@@ -135,7 +135,12 @@ def running_stack(
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
         bindings, pipeline = _bindings(
-            services, store, redis_server.connect(redis_url), resources, settings.ingest_workers, settings.fx_provider
+            services,
+            store,
+            redis_server.connect(redis_url),
+            resources,
+            settings.ingest_workers,
+            (settings.fx_provider, settings.oxr_app_id, settings.oxr_base_url),
         )
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)

@@ -7,12 +7,16 @@ pivot currency buys. Conversion between any two currencies goes through the pivo
 from __future__ import annotations
 
 import bisect
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol
+
+import httpx
 
 log = logging.getLogger("carthouse.fx")
 
@@ -86,11 +90,69 @@ class BundledEcbProvider:
         return RateTable(self.name, self.pivot, as_of, rates)
 
 
-PROVIDERS = {"bundled": BundledEcbProvider}
+
+class ProviderUnavailable(RuntimeError):
+    """The provider could not be reached and no earlier rates are at hand."""
 
 
-def rate_provider(name: str) -> RateProvider:
+class OpenExchangeRatesProvider:
+    """openexchangerates.org: hourly ``latest.json`` (200+ currencies, USD pivot) for the current day,
+    ``historical/{date}.json`` (end-of-day) for earlier days. Each period is fetched once (the repository keeps
+    it in memory, Redis and fx_rates), which keeps well inside the provider's request quota. When a fetch
+    fails, the last good rates are used and the failure is logged."""
+
+    name = "openexchangerates"
+    pivot = "USD"
+
+    def __init__(self, app_id: str, base_url: str = "https://openexchangerates.org/api",
+                 clock: Callable[[], datetime] | None = None, timeout: float = 10.0) -> None:
+        if not app_id:
+            raise ValueError("the openexchangerates provider needs OXR_APP_ID")
+        self._app_id = app_id
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._timeout = timeout
+        self._last_good: RateTable | None = None
+        self.last_error = ""
+
+    def currencies(self) -> set[str]:
+        return set(self._last_good.rates) if self._last_good else {self.pivot}
+
+    def period_of(self, moment: datetime) -> tuple[datetime, bool] | None:
+        moment = moment.astimezone(UTC)
+        now = self._clock()
+        if moment.date() < now.date():
+            return datetime.combine(moment.date(), time(), UTC), False
+        return now.replace(minute=0, second=0, microsecond=0), False
+
+    def fetch(self, as_of: datetime) -> RateTable:
+        historical = as_of.date() < self._clock().date()
+        path = f"historical/{as_of.date().isoformat()}.json" if historical else "latest.json"
+        try:
+            response = httpx.get(f"{self._base_url}/{path}", params={"app_id": self._app_id}, timeout=self._timeout)
+            response.raise_for_status()
+            body = json.loads(response.text, parse_float=Decimal, parse_int=Decimal)
+            rates = {code: Decimal(rate) for code, rate in body["rates"].items()}
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            self.last_error = f"{path}: {exc}"
+            if self._last_good is None:
+                log.error("openexchangerates fetch failed and no earlier rates are known: %s", self.last_error)
+                raise ProviderUnavailable("Exchange rates are unavailable") from exc
+            log.error("openexchangerates fetch failed (%s); using the rates of %s", self.last_error,
+                      self._last_good.as_of)
+            return self._last_good
+        rates[self.pivot] = Decimal(1)
+        table = RateTable(self.name, self.pivot, as_of, rates)
+        if not historical:
+            self._last_good = table
+        self.last_error = ""
+        return table
+
+
+def rate_provider(name: str, oxr_app_id: str = "", oxr_base_url: str = "") -> RateProvider:
     """The configured provider (CARTHOUSE_FX_PROVIDER)."""
-    if name not in PROVIDERS:
-        raise ValueError(f"unknown FX provider {name!r} (available: {', '.join(PROVIDERS)})")
-    return PROVIDERS[name]()
+    if name == "bundled":
+        return BundledEcbProvider()
+    if name == "openexchangerates":
+        return OpenExchangeRatesProvider(oxr_app_id, oxr_base_url or "https://openexchangerates.org/api")
+    raise ValueError(f"unknown FX provider {name!r} (available: bundled, openexchangerates)")

@@ -7,10 +7,11 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 
-from carthouse.errors import InvalidArgument
+from carthouse.errors import InvalidArgument, Unavailable
 from carthouse.v1 import fx_pb2, fx_pb2_grpc
 from services.fx.conversion import ConversionError
 from services.fx.converter import FxConverter
+from services.fx.rates import ProviderUnavailable
 
 SERVICE_NAME = fx_pb2.DESCRIPTOR.services_by_name["FxService"].full_name
 RATE_DIGITS = 18
@@ -45,6 +46,8 @@ class FxServicer(fx_pb2_grpc.FxServiceServicer):
             converted = self._converter.convert(amount, item.currency.upper(), base, moment)
         except ConversionError as exc:
             return fx_pb2.Converted(error=str(exc))
+        except ProviderUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         return fx_pb2.Converted(
             minor_units=converted.minor_units,
             rate=_rate_text(converted.rate),

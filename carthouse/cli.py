@@ -203,6 +203,20 @@ def cmd_appspace_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_appspace_set(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    request = admin_pb2.UpdateAppspaceRequest(appspace_id=args.appspace_id)
+    for field in ("name", "plan", "base_currency", "timezone"):
+        value = getattr(args, field)
+        if value is not None:
+            setattr(request, field, value)
+    response = stub.UpdateAppspace(request, metadata=metadata, timeout=30)
+    _print(response, args, lambda d: "updated: " + ", ".join(f"{k}={v}" for k, v in d["appspace"].items()))
+    return 0
+
+
 def cmd_appspace_list(args: argparse.Namespace, settings: Settings) -> int:
     from carthouse.v1 import admin_pb2
 
@@ -287,6 +301,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     create.add_argument("--timezone", default="UTC", help="IANA time zone for day boundaries (default UTC)")
     create.add_argument("--json", action="store_true", help="print machine-readable JSON")
     create.set_defaults(handler=cmd_appspace_create)
+    update = appspace.add_parser("set", help="change an appspace's name, plan or time zone (changes apply in seconds)")
+    update.add_argument("appspace_id")
+    update.add_argument("--name")
+    update.add_argument("--plan", choices=list(PLANS))
+    update.add_argument("--timezone")
+    update.add_argument("--base-currency", help="refused: the base currency is fixed at creation")
+    update.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    update.set_defaults(handler=cmd_appspace_set)
     listing = appspace.add_parser("list", help="list appspaces")
     listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
     listing.set_defaults(handler=cmd_appspace_list)

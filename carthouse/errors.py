@@ -30,6 +30,10 @@ class Unauthenticated(ApiError):
     status = grpc.StatusCode.UNAUTHENTICATED
 
 
+class FailedPrecondition(ApiError):
+    status = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class PermissionDenied(ApiError):
     status = grpc.StatusCode.PERMISSION_DENIED
 

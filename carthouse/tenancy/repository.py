@@ -74,11 +74,13 @@ class TenancyRepository:
         self.store = store
 
     def insert_appspace(self, appspace: Appspace) -> None:
+        """Write a new version of the appspace (creation when ``created_at`` is empty)."""
         now = utc_now()
         self.store.execute(
             "INSERT INTO appspaces (appspace_id, name, plan, base_currency, timezone, settings, created_at,"
             " updated_at) VALUES ({id:String}, {name:String}, {plan:String}, {currency:String}, {tz:String},"
-            " {settings:String}, {now:DateTime64(3)}, {now:DateTime64(3)})",
+            " {settings:String}, if({created:String} = '', {now:DateTime64(3)},"
+            " parseDateTime64BestEffort({created:String}, 3, 'UTC')), {now:DateTime64(3)})",
             {
                 "id": appspace.appspace_id,
                 "name": appspace.name,
@@ -86,6 +88,7 @@ class TenancyRepository:
                 "currency": appspace.base_currency,
                 "tz": appspace.timezone,
                 "settings": json.dumps(appspace.settings),
+                "created": appspace.created_at,
                 "now": now,
             },
         )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from carthouse.errors import InvalidArgument, NotFound
+from carthouse.errors import FailedPrecondition, InvalidArgument, NotFound
 from carthouse.money import is_currency_code
 from carthouse.tenancy.keys import KINDS, generate_key, hash_key, new_appspace_id
 from carthouse.tenancy.plans import PLANS
@@ -64,6 +64,37 @@ class AppspaceAdmin:
             publishable=self.create_key(stored.appspace_id, "publishable"),
             secret=self.create_key(stored.appspace_id, "secret"),
         )
+
+    def update_appspace(
+        self,
+        appspace_id: str,
+        name: str | None = None,
+        plan: str | None = None,
+        base_currency: str | None = None,
+        timezone: str | None = None,
+    ) -> Appspace:
+        current = self._existing(appspace_id)
+        if base_currency is not None and base_currency.upper() != current.base_currency:
+            raise FailedPrecondition(
+                f"The base currency cannot be changed after creation: this appspace's revenue is stored in "
+                f"{current.base_currency}"
+            )
+        if plan is not None and plan not in PLANS:
+            raise InvalidArgument(f"plan must be one of {', '.join(PLANS)}")
+        if timezone is not None:
+            _check_timezone(timezone)
+        if name is not None and not name.strip():
+            raise InvalidArgument("name is required")
+        updated = replace(
+            current,
+            name=name.strip() if name is not None else current.name,
+            plan_name=plan or current.plan_name,
+            timezone=timezone or current.timezone,
+        )
+        self._repo.insert_appspace(updated)
+        stored = self._repo.get_appspace(appspace_id)
+        assert stored is not None
+        return stored
 
     def list_appspaces(self) -> list[Appspace]:
         return self._repo.list_appspaces()

@@ -44,6 +44,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             secret_key=created.secret.api_key,
         )
 
+    def UpdateAppspace(self, request, context: grpc.ServicerContext) -> admin_pb2.UpdateAppspaceResponse:
+        def given(name: str) -> str | None:
+            return getattr(request, name) if request.HasField(name) else None
+
+        updated = self._admin.update_appspace(
+            request.appspace_id, given("name"), given("plan"), given("base_currency"), given("timezone")
+        )
+        return admin_pb2.UpdateAppspaceResponse(appspace=appspace_to_proto(updated))
+
     def ListAppspaces(self, request, context: grpc.ServicerContext) -> admin_pb2.ListAppspacesResponse:
         return admin_pb2.ListAppspacesResponse(
             appspaces=[appspace_to_proto(a) for a in self._admin.list_appspaces()]

@@ -105,6 +105,11 @@ def test_cli_manages_appspaces_and_keys_of_the_running_stack(stack: Stack) -> No
 
     listing = stack.cli("appspace", "list")
     assert keys["appspace_id"] in listing.stdout and "Europe/Berlin" in listing.stdout
+    changed = stack.cli("appspace", "set", keys["appspace_id"], "--plan", "scale", "--json")
+    assert json.loads(changed.stdout)["appspace"]["plan"] == "scale"
+    refused = stack.cli("appspace", "set", keys["appspace_id"], "--base-currency", "USD")
+    assert refused.returncode == 1
+    assert "base currency cannot be changed after creation" in refused.stderr
 
 
 def test_health_command_reports_serving(stack: Stack) -> None:

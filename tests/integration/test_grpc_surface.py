@@ -97,3 +97,22 @@ def test_a_process_can_serve_a_subset_of_the_services(store, redis_server, sessi
         with pytest.raises(grpc.RpcError) as caught:
             health.Check(health_pb2.HealthCheckRequest(service="carthouse.v1.IngestService"))
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_appspace_settings_change_but_the_base_currency_is_fixed(new_appspace) -> None:
+    shop = new_appspace("standard", base_currency="EUR")
+    stub, metadata = new_appspace.stub, new_appspace.metadata
+    updated = stub.UpdateAppspace(
+        admin_pb2.UpdateAppspaceRequest(appspace_id=shop.appspace_id, plan="growth", timezone="Europe/Berlin"),
+        metadata=metadata,
+    ).appspace
+    assert (updated.plan, updated.timezone, updated.base_currency) == ("growth", "Europe/Berlin", "EUR")
+    same = stub.UpdateAppspace(admin_pb2.UpdateAppspaceRequest(appspace_id=shop.appspace_id, base_currency="eur"),
+                               metadata=metadata).appspace
+    assert same.created_at == updated.created_at
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateAppspace(admin_pb2.UpdateAppspaceRequest(appspace_id=shop.appspace_id, base_currency="USD"),
+                            metadata=metadata)
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "The base currency cannot be changed after creation: this appspace's revenue is stored in EUR")

@@ -32,7 +32,10 @@ ITEM_TYPES = ["view_item", "view_item", "view_item", "add_to_cart", "add_to_cart
 PLAIN_TYPES = ["view_cart", "begin_checkout", "add_payment_info", "search"]
 
 
-def make_event(rng: random.Random) -> events_pb2.EcommerceEvent:
+FOREIGN = ["EUR", "GBP", "JPY"]
+
+
+def make_event(rng: random.Random, foreign_share: float = 0.0) -> events_pb2.EcommerceEvent:
     roll = rng.random()
     user = f"user_{rng.randrange(50_000)}"
     item = events_pb2.Item(item_id=f"sku_{rng.randrange(2_000)}", item_name="Product", item_category="Apparel",
@@ -45,14 +48,16 @@ def make_event(rng: random.Random) -> events_pb2.EcommerceEvent:
         event = events_pb2.EcommerceEvent(event_type=rng.choice(ITEM_TYPES), user_id=user, items=[item])
     else:
         event = events_pb2.EcommerceEvent(event_type=rng.choice(PLAIN_TYPES), user_id=user)
+    if foreign_share and rng.random() < foreign_share:
+        event.currency = rng.choice(FOREIGN)
     event.properties.update({"campaign": rng.choice(["spring", "summer", "brand"]), "source": "email"})
     event.context.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
     return event
 
 
-def build_requests(count: int, api_key: str, seed: int = 7) -> list[bytes]:
+def build_requests(count: int, api_key: str, seed: int = 7, foreign_share: float = 0.0) -> list[bytes]:
     rng = random.Random(seed)
-    return [ingest_pb2.BatchRequest(events=[make_event(rng) for _ in range(100)], api_key=api_key)
+    return [ingest_pb2.BatchRequest(events=[make_event(rng, foreign_share) for _ in range(100)], api_key=api_key)
             .SerializeToString() for _ in range(count)]
 
 
@@ -99,6 +104,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured duration (default 20)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
+    parser.add_argument("--foreign", type=float, default=0.0,
+                        help="share of events in EUR, GBP or JPY, converted through FxService (default 0)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
@@ -106,7 +113,7 @@ def main() -> int:
         keys = stack.create_appspace()
         budget = int((args.seconds + args.warmup) * 400) + args.concurrency
         print(f"building {budget} batches of 100 events ...", flush=True)
-        requests = build_requests(budget, keys["publishable_key"])
+        requests = build_requests(budget, keys["publishable_key"], foreign_share=args.foreign)
         warm = max(args.concurrency, int(args.warmup * 200))
         warm_accepted, _, _ = asyncio.run(drive(stack.target, requests[:warm], args.concurrency, args.warmup))
         print(f"measuring for {args.seconds:.0f} s with {args.concurrency} requests in flight ...", flush=True)
@@ -114,7 +121,7 @@ def main() -> int:
     stored = count_stored(data_dir, keys["appspace_id"])
     rate = accepted / elapsed
     print(f"\ningest over gRPC Batch: {rate:,.0f} events/s ({accepted:,} events in {elapsed:.1f} s, "
-          f"{errors} failed requests, concurrency {args.concurrency})")
+          f"{errors} failed requests, concurrency {args.concurrency}, {args.foreign:.0%} in foreign currencies)")
     print(f"stored rows after shutdown: {stored:,} (acknowledged: {accepted + warm_accepted:,} incl. warm-up)")
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")

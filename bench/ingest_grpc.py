@@ -102,7 +102,7 @@ def count_stored(data_dir: Path, appspace_id: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured duration (default 20)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
     parser.add_argument("--foreign", type=float, default=0.0,
                         help="share of events in EUR, GBP or JPY, converted through FxService (default 0)")

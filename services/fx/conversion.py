@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from carthouse.money import is_currency_code, to_minor_units
@@ -11,12 +10,6 @@ from services.fx.rates import RateTable
 
 class ConversionError(ValueError):
     """The message the client sees."""
-
-
-@dataclass(frozen=True)
-class Conversion:
-    minor_units: int
-    rate: Decimal
 
 
 def conversion_rate(currency: str, base: str, table: RateTable) -> Decimal:
@@ -36,9 +29,9 @@ def conversion_rate(currency: str, base: str, table: RateTable) -> Decimal:
         return target / source
 
 
-def convert(amount: Decimal, currency: str, base: str, table: RateTable) -> Conversion:
-    """``amount`` of ``currency`` in minor units of ``base``, rounded half-even at base's ISO 4217 digits."""
-    rate = conversion_rate(currency, base, table)
+def to_base_minor_units(amount: Decimal, rate: Decimal, base: str) -> int:
+    """``amount`` times ``rate`` in minor units of ``base``, rounded half-even at base's ISO 4217 digits.
+    34 significant digits keep the product exact for every amount the API accepts."""
     with localcontext() as context:
         context.prec = 34
-        return Conversion(to_minor_units(amount * rate, base), rate)
+        return to_minor_units(amount * rate, base)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from carthouse.money import is_currency_code
-from services.fx.conversion import ConversionError, conversion_rate, convert
+from services.fx.conversion import ConversionError, conversion_rate, to_base_minor_units
 from services.fx.storage import RateRepository
 
 
@@ -24,6 +24,11 @@ class FxConverter:
         self._repository = repository
 
     def convert(self, amount: Decimal, currency: str, base: str, moment: datetime) -> ConvertedAmount:
+        rate, as_of, stale = self.rate_at(currency, base, moment)
+        return ConvertedAmount(to_base_minor_units(amount, rate, base), rate, as_of, stale)
+
+    def rate_at(self, currency: str, base: str, moment: datetime) -> tuple[Decimal, datetime, bool]:
+        """(units of ``base`` per unit of ``currency``, start of the rate period, stale?) at ``moment``."""
         if not is_currency_code(base):
             raise ConversionError(f"Invalid currency: {base}")
         if not is_currency_code(currency):
@@ -31,8 +36,7 @@ class FxConverter:
         table = self._repository.table_for(moment)
         if table is None:
             raise ConversionError(f"No exchange rates for {moment.date().isoformat()}")
-        converted = convert(amount, currency, base, table)
-        return ConvertedAmount(converted.minor_units, converted.rate, table.as_of, table.stale)
+        return conversion_rate(currency, base, table), table.as_of, table.stale
 
     def rates(self, base: str, moment: datetime) -> tuple[datetime, dict[str, Decimal]]:
         """Units of ``base`` per unit of every currency the provider had at ``moment``."""

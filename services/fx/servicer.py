@@ -9,7 +9,7 @@ import grpc
 
 from carthouse.errors import InvalidArgument, Unavailable
 from carthouse.v1 import fx_pb2, fx_pb2_grpc
-from services.fx.conversion import ConversionError
+from services.fx.conversion import ConversionError, to_base_minor_units
 from services.fx.converter import FxConverter
 from services.fx.rates import ProviderUnavailable
 
@@ -34,26 +34,36 @@ class FxServicer(fx_pb2_grpc.FxServiceServicer):
 
     def Convert(self, request: fx_pb2.ConvertRequest, context: grpc.ServicerContext) -> fx_pb2.ConvertResponse:
         base = request.base_currency.upper()
-        return fx_pb2.ConvertResponse(results=[self._convert(item, base) for item in request.amounts])
+        # Amounts of one request mostly share currency and time: each rate is looked up once per call.
+        rates: dict[tuple[str, str], tuple[Decimal, str, str, bool] | str] = {}
+        return fx_pb2.ConvertResponse(results=[self._convert(item, base, rates) for item in request.amounts])
 
-    def _convert(self, item: fx_pb2.Amount, base: str) -> fx_pb2.Converted:
+    def _convert(self, item: fx_pb2.Amount, base: str, rates: dict) -> fx_pb2.Converted:
+        key = (item.currency.upper(), item.event_time)
+        if key not in rates:
+            rates[key] = self._rate(key[0], base, item.event_time)
+        rate = rates[key]
+        if isinstance(rate, str):
+            return fx_pb2.Converted(error=rate)
         try:
             amount = Decimal(item.amount)
-            moment = _moment(item.event_time)
-        except (InvalidOperation, ValueError):
-            return fx_pb2.Converted(error=f"Invalid amount or time: {item.amount!r} at {item.event_time!r}")
+        except InvalidOperation:
+            return fx_pb2.Converted(error=f"Invalid amount: {item.amount!r}")
+        value, rate_text, as_of, stale = rate
+        return fx_pb2.Converted(minor_units=to_base_minor_units(amount, value, base), rate=rate_text, as_of=as_of,
+                                stale=stale)
+
+    def _rate(self, currency: str, base: str, event_time: str) -> tuple[Decimal, str, str, bool] | str:
+        """The rate with its texts, or the error message for every amount of that currency and time."""
         try:
-            converted = self._converter.convert(amount, item.currency.upper(), base, moment)
+            value, as_of, stale = self._converter.rate_at(currency, base, _moment(event_time))
         except ConversionError as exc:
-            return fx_pb2.Converted(error=str(exc))
+            return str(exc)
+        except ValueError:
+            return f"Invalid event time: {event_time!r}"
         except ProviderUnavailable as exc:
             raise Unavailable(str(exc)) from None
-        return fx_pb2.Converted(
-            minor_units=converted.minor_units,
-            rate=_rate_text(converted.rate),
-            as_of=converted.as_of.isoformat().replace("+00:00", "Z"),
-            stale=converted.stale,
-        )
+        return value, _rate_text(value), as_of.isoformat().replace("+00:00", "Z"), stale
 
     def GetRates(self, request: fx_pb2.GetRatesRequest, context: grpc.ServicerContext) -> fx_pb2.GetRatesResponse:
         base = request.base_currency.upper()

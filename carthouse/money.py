@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import iso4217
 
@@ -57,3 +57,35 @@ def to_minor_units(amount: Decimal, code: str) -> int:
 def from_minor_units(minor: int, code: str) -> Decimal:
     """Minor units back to a decimal amount (4999 USD -> 49.99)."""
     return Decimal(minor).scaleb(-minor_digits(code))
+
+
+class UnsupportedCurrency(ValueError):
+    """A valid ISO 4217 code for which the rate table has no rate."""
+
+
+def cross_rate(currency: str, base: str, pivot_rates: dict[str, Decimal]) -> Decimal:
+    """Units of ``base`` per unit of ``currency``, from rates quoted as units per one pivot currency."""
+    if currency == base:
+        return Decimal(1)
+    source = pivot_rates.get(currency)
+    if source is None:
+        raise UnsupportedCurrency(currency)
+    target = pivot_rates.get(base)
+    if target is None:
+        raise UnsupportedCurrency(base)
+    with localcontext() as context:
+        context.prec = 34
+        return target / source
+
+
+def to_base_minor_units(amount: Decimal, rate: Decimal, base: str) -> int:
+    """``amount`` times ``rate`` in minor units of ``base``, rounded half-even at base's ISO 4217 digits.
+    34 significant digits keep the product exact for every amount the API accepts."""
+    with localcontext() as context:
+        context.prec = 34
+        return to_minor_units(amount * rate, base)
+
+
+def rate_text(rate: Decimal, digits: int = 18) -> str:
+    """A rate as stored and shown: at most ``digits`` decimals (fx_rate is Decimal(38, 18)), no trailing zeros."""
+    return format(rate.quantize(Decimal(1).scaleb(-digits)).normalize(), "f")

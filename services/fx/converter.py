@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from carthouse.money import is_currency_code
-from services.fx.conversion import ConversionError, conversion_rate, to_base_minor_units
+from carthouse.money import is_currency_code, to_base_minor_units
+from services.fx.conversion import ConversionError, conversion_rate
+from services.fx.rates import RateTable
 from services.fx.storage import RateRepository
 
 
@@ -48,6 +49,12 @@ class FxConverter:
         return table.as_of, {
             code: conversion_rate(code, base, table) for code in sorted(table.rates) if is_currency_code(code)
         }
+
+    def table_at(self, moment: datetime) -> RateTable:
+        table = self._repository.table_for(moment)
+        if table is None:
+            raise ConversionError(f"No exchange rates for {moment.date().isoformat()}")
+        return table
 
     def currencies(self) -> list[str]:
         return sorted(code for code in self._repository.provider.currencies() if is_currency_code(code))

@@ -8,13 +8,13 @@ from decimal import Decimal, InvalidOperation
 import grpc
 
 from carthouse.errors import InvalidArgument, Unavailable
+from carthouse.money import rate_text, to_base_minor_units
 from carthouse.v1 import fx_pb2, fx_pb2_grpc
-from services.fx.conversion import ConversionError, to_base_minor_units
+from services.fx.conversion import ConversionError
 from services.fx.converter import FxConverter
 from services.fx.rates import ProviderUnavailable
 
 SERVICE_NAME = fx_pb2.DESCRIPTOR.services_by_name["FxService"].full_name
-RATE_DIGITS = 18
 
 
 def _moment(text: str) -> datetime:
@@ -22,10 +22,6 @@ def _moment(text: str) -> datetime:
         return datetime.now(UTC)
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _rate_text(rate: Decimal) -> str:
-    return format(rate.quantize(Decimal(1).scaleb(-RATE_DIGITS)).normalize(), "f")
 
 
 class FxServicer(fx_pb2_grpc.FxServiceServicer):
@@ -63,7 +59,7 @@ class FxServicer(fx_pb2_grpc.FxServiceServicer):
             return f"Invalid event time: {event_time!r}"
         except ProviderUnavailable as exc:
             raise Unavailable(str(exc)) from None
-        return value, _rate_text(value), as_of.isoformat().replace("+00:00", "Z"), stale
+        return value, rate_text(value), as_of.isoformat().replace("+00:00", "Z"), stale
 
     def GetRates(self, request: fx_pb2.GetRatesRequest, context: grpc.ServicerContext) -> fx_pb2.GetRatesResponse:
         base = request.base_currency.upper()
@@ -74,7 +70,21 @@ class FxServicer(fx_pb2_grpc.FxServiceServicer):
             raise InvalidArgument(str(exc) if isinstance(exc, ConversionError) else "date must be YYYY-MM-DD") from None
         return fx_pb2.GetRatesResponse(
             base_currency=base, date=as_of.date().isoformat(),
-            rates={code: _rate_text(rate) for code, rate in rates.items()},
+            rates={code: rate_text(rate) for code, rate in rates.items()},
+        )
+
+    def GetRateTable(self, request: fx_pb2.GetRateTableRequest, context) -> fx_pb2.GetRateTableResponse:
+        try:
+            table = self._converter.table_at(_moment(request.time))
+        except ConversionError as exc:
+            raise InvalidArgument(str(exc)) from None
+        except ValueError:
+            raise InvalidArgument(f"time must be RFC 3339, got {request.time!r}") from None
+        except ProviderUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        return fx_pb2.GetRateTableResponse(
+            provider=table.provider, pivot=table.pivot, as_of=table.as_of.isoformat().replace("+00:00", "Z"),
+            stale=table.stale, rates={code: str(rate) for code, rate in table.rates.items()},
         )
 
     def ListCurrencies(self, request, context: grpc.ServicerContext) -> fx_pb2.ListCurrenciesResponse:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import grpc
 
 from carthouse.errors import Unavailable
+from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
 from services.ingest.amounts import EventAmounts, foreign_amounts
 from services.ingest.model import IncomingEvent, RequestContext
@@ -96,35 +99,53 @@ def prepare(job: PrepareJob) -> Prepared:
 def _convert_amounts(
     job: PrepareJob, valid: list[tuple[int, IncomingEvent, datetime]], errors: dict[int, str]
 ) -> dict[int, EventAmounts]:
-    """Base-currency amounts per event index; an amount FxService cannot convert makes its event invalid."""
+    """Base-currency amounts per event index, converted here with the rate tables FxService hands out (one
+    GetRateTable per hour of event time, cached); an amount without a rate makes its event invalid."""
     amounts = {index: EventAmounts(job.base_currency) for index, _, _ in valid}
-    wanted = [
-        (index, foreign)
-        for index, event, _ in valid
-        for foreign in foreign_amounts(event, job.base_currency)
-    ]
-    if not wanted:
-        return amounts
-    moments = {index: moment for index, _, moment in valid}
-    request = fx_pb2.ConvertRequest(
-        base_currency=job.base_currency,
-        amounts=[
-            fx_pb2.Amount(amount=str(f.amount), currency=f.currency, event_time=moments[i].isoformat())
-            for i, f in wanted
-        ],
-    )
-    try:
-        response = _fx_stub(job.fx_target).Convert(request, timeout=FX_TIMEOUT_SECONDS)
-    except grpc.RpcError as exc:
-        log.error("FxService at %s unreachable: %s", job.fx_target, exc)
-        raise Unavailable(FX_UNAVAILABLE) from None
-    for (index, foreign), result in zip(wanted, response.results, strict=True):
-        if result.error:
-            errors.setdefault(index, result.error)
-            continue
-        amounts[index].converted[foreign.where] = result.minor_units
-        amounts[index].rates.setdefault(foreign.currency, result.rate)
+    base = job.base_currency
+    for index, event, moment in valid:
+        for foreign in foreign_amounts(event, base):
+            try:
+                rate = cross_rate(foreign.currency, base, _rates_at(job.fx_target, moment))
+            except UnsupportedCurrency as exc:
+                errors.setdefault(index, f"Unsupported currency: {exc}")
+                continue
+            except NoRates as exc:
+                errors.setdefault(index, str(exc))
+                continue
+            amounts[index].converted[foreign.where] = to_base_minor_units(foreign.amount, rate, base)
+            amounts[index].rates.setdefault(foreign.currency, rate_text(rate))
     return amounts
+
+
+class NoRates(ValueError):
+    """FxService has no rates for that time (the message names the day)."""
+
+
+RATE_TABLE_SECONDS = 600
+_RATE_TABLES: dict[tuple[str, datetime], tuple[float, dict[str, Decimal]]] = {}
+
+
+def _rates_at(target: str, moment: datetime) -> dict[str, Decimal]:
+    """The pivot rates at ``moment`` from FxService, kept per hour of event time for RATE_TABLE_SECONDS
+    (every provider's rate period is a whole hour or day, and new hourly rates are picked up after that)."""
+    hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    cached = _RATE_TABLES.get((target, hour))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        response = _fx_stub(target).GetRateTable(fx_pb2.GetRateTableRequest(time=moment.isoformat()),
+                                                 timeout=FX_TIMEOUT_SECONDS)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise NoRates(exc.details()) from None
+        log.error("FxService at %s unreachable: %s", target, exc)
+        raise Unavailable(FX_UNAVAILABLE) from None
+    rates = {code: Decimal(rate) for code, rate in response.rates.items()}
+    if len(_RATE_TABLES) > 10_000:
+        _RATE_TABLES.clear()
+    _RATE_TABLES[(target, hour)] = (time.monotonic() + RATE_TABLE_SECONDS, rates)
+    return rates
 
 
 _FX_STUBS: dict[str, fx_pb2_grpc.FxServiceStub] = {}

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol
+from xml.etree import ElementTree
 
 import httpx
 
@@ -149,10 +150,87 @@ class OpenExchangeRatesProvider:
         return table
 
 
+ECB_FEED_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+_ECB_NS = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
+
+
+def parse_ecb_feed(xml: bytes) -> dict[date, dict[str, Decimal]]:
+    """ECB's reference-rate XML (daily or 90-day): day -> code -> units per EUR, exact."""
+    root = ElementTree.fromstring(xml)
+    days: dict[date, dict[str, Decimal]] = {}
+    for day_cube in root.iter(f"{_ECB_NS}Cube"):
+        if "time" in day_cube.attrib:
+            days[date.fromisoformat(day_cube.attrib["time"])] = {
+                cube.attrib["currency"]: Decimal(cube.attrib["rate"]) for cube in day_cube
+            }
+    return days
+
+
+class EcbFeedProvider:
+    """The ECB's daily reference rates from its 90-day feed, refreshed at most every ``refresh_seconds``:
+    backfills within 90 days get their own day's rates, a day without publication the last published day's.
+    A failed refresh keeps the rates already held (logged)."""
+
+    name = "ecb"
+    pivot = "EUR"
+
+    def __init__(self, url: str = ECB_FEED_URL, refresh_seconds: float = 3600, timeout: float = 10.0,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time as _time
+
+        self._url = url
+        self._refresh = refresh_seconds
+        self._timeout = timeout
+        self._clock = clock or _time.monotonic
+        self._days: dict[date, dict[str, Decimal]] = {}
+        self._fetched_at: float | None = None
+        self.last_error = ""
+
+    def _ensure_feed(self) -> None:
+        if self._fetched_at is not None and self._clock() - self._fetched_at < self._refresh:
+            return
+        try:
+            response = httpx.get(self._url, timeout=self._timeout)
+            response.raise_for_status()
+            days = parse_ecb_feed(response.content)
+            if not days:
+                raise ValueError("the feed holds no rates")
+        except (httpx.HTTPError, ElementTree.ParseError, ValueError, KeyError) as exc:
+            self.last_error = str(exc)
+            if not self._days:
+                log.error("ECB feed unavailable and no rates held: %s", exc)
+                raise ProviderUnavailable("Exchange rates are unavailable") from exc
+            log.error("ECB feed refresh failed (%s); keeping the rates up to %s", exc, max(self._days))
+        else:
+            self._days = days
+            self.last_error = ""
+        self._fetched_at = self._clock()
+
+    def currencies(self) -> set[str]:
+        self._ensure_feed()
+        return {self.pivot, *(code for rates in self._days.values() for code in rates)}
+
+    def period_of(self, moment: datetime) -> tuple[datetime, bool] | None:
+        self._ensure_feed()
+        day = moment.astimezone(UTC).date()
+        published = [d for d in self._days if d <= day]
+        if not published:
+            return None
+        return datetime.combine(max(published), time(), UTC), day > max(self._days)
+
+    def fetch(self, as_of: datetime) -> RateTable:
+        self._ensure_feed()
+        rates = dict(self._days[as_of.date()])
+        rates[self.pivot] = Decimal(1)
+        return RateTable(self.name, self.pivot, as_of, rates)
+
+
 def rate_provider(name: str, oxr_app_id: str = "", oxr_base_url: str = "") -> RateProvider:
     """The configured provider (CARTHOUSE_FX_PROVIDER)."""
     if name == "bundled":
         return BundledEcbProvider()
     if name == "openexchangerates":
         return OpenExchangeRatesProvider(oxr_app_id, oxr_base_url or "https://openexchangerates.org/api")
-    raise ValueError(f"unknown FX provider {name!r} (available: bundled, openexchangerates)")
+    if name == "ecb":
+        return EcbFeedProvider()
+    raise ValueError(f"unknown FX provider {name!r} (available: bundled, openexchangerates, ecb)")

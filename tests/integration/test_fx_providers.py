@@ -16,7 +16,7 @@ from carthouse.redis_server import connect
 from carthouse.store import Store
 from services.fx.conversion import ConversionError
 from services.fx.converter import FxConverter
-from services.fx.rates import OpenExchangeRatesProvider, ProviderUnavailable
+from services.fx.rates import EcbFeedProvider, OpenExchangeRatesProvider, ProviderUnavailable
 from services.fx.storage import RateRepository
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "openexchangerates"
@@ -116,3 +116,66 @@ def test_unreachable_provider_without_earlier_rates_is_unavailable(converter: Fx
 def test_currencies_it_does_not_list_are_unsupported(converter: FxConverter) -> None:
     with pytest.raises(ConversionError, match="Unsupported currency: ISK"):
         converter.convert(Decimal("1"), "ISK", "USD", datetime(2026, 10, 30, tzinfo=UTC))
+
+
+# ---------------------------------------------------------------- the ECB 90-day feed
+
+
+class EcbFeed(BaseHTTPRequestHandler):
+    failing = False
+    hits = 0
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        EcbFeed.hits += 1
+        if EcbFeed.failing:
+            self.send_response(500)
+            self.end_headers()
+            return
+        body = (FIXTURES.parent / "ecb-hist-90d.xml").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ecb(store: Store, redis_server) -> Iterator[tuple[FxConverter, EcbFeedProvider]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EcbFeed)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    EcbFeed.failing, EcbFeed.hits = False, 0
+    client = connect(redis_server.url)
+    for key in client.scan_iter("fx:ecb:*"):
+        client.delete(key)
+    ticks = [0.0]
+    provider = EcbFeedProvider(f"http://127.0.0.1:{server.server_address[1]}/feed.xml", clock=lambda: ticks[0])
+    provider.tick = ticks  # type: ignore[attr-defined]
+    yield FxConverter(RateRepository(provider, store, client)), provider
+    server.shutdown()
+
+
+def test_ecb_feed_days_and_gaps(ecb) -> None:
+    converter, _ = ecb
+    on_day = converter.convert(Decimal("49.99"), "EUR", "USD", datetime(2026, 11, 20, 9, tzinfo=UTC))
+    assert on_day.minor_units == 5248  # 49.99 * 1.0498 = 52.479502 USD
+    gap = converter.convert(Decimal("49.99"), "EUR", "USD", datetime(2026, 11, 22, 9, tzinfo=UTC))
+    assert gap.as_of == datetime(2026, 11, 20, tzinfo=UTC)  # a weekend uses the last published day
+    newest = converter.convert(Decimal("10000"), "JPY", "GBP", datetime(2026, 11, 26, 9, tzinfo=UTC))
+    assert (newest.minor_units, newest.stale) == (5156, True)  # 10000 * 0.8391 / 162.75 = 51.557... GBP
+    with pytest.raises(ConversionError, match="No exchange rates for 2026-10-01"):
+        converter.convert(Decimal("1"), "EUR", "USD", datetime(2026, 10, 1, tzinfo=UTC))
+    assert EcbFeed.hits == 1
+
+
+def test_ecb_feed_refresh_failure_keeps_the_rates_held(ecb, caplog) -> None:
+    converter, provider = ecb
+    converter.convert(Decimal("1"), "EUR", "USD", datetime(2026, 11, 25, tzinfo=UTC))
+    EcbFeed.failing = True
+    provider.tick[0] = 7200.0  # past the refresh interval
+    again = converter.convert(Decimal("100"), "EUR", "USD", datetime(2026, 11, 25, tzinfo=UTC))
+    assert again.minor_units == 10512
+    assert provider.last_error and any("ECB feed refresh failed" in r.message for r in caplog.records)

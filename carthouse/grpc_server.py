@@ -32,6 +32,27 @@ class ServiceBinding:
     full_name: str
     register: Callable[[Any, grpc.Server], None]
     servicer: Any
+    # Polled every HEALTH_POLL_SECONDS: False turns the service's health to NOT_SERVING until it is True again.
+    healthy: Callable[[], bool] | None = None
+
+
+HEALTH_POLL_SECONDS = 2.0
+
+
+async def _poll_health(bindings: Sequence[ServiceBinding], health_servicer: Any) -> None:
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    probed = [b for b in bindings if b.healthy is not None]
+    last: dict[str, bool] = {}
+    while probed:
+        for binding in probed:
+            ok = await asyncio.to_thread(binding.healthy)
+            if last.get(binding.full_name) != ok:
+                last[binding.full_name] = ok
+                await health_servicer.set(binding.full_name, serving if ok else not_serving)
+                if not ok:
+                    log.warning("%s reports itself unhealthy", binding.full_name)
+        await asyncio.sleep(HEALTH_POLL_SECONDS)
 
 
 def _wrap_unary(handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, Any], Awaitable[Any]]):
@@ -128,8 +149,10 @@ async def _serve_until_stopped(
     if bound == 0:
         raise OSError(f"could not bind gRPC port {address}")
     await server.start()
+    poller = asyncio.ensure_future(_poll_health(bindings, health_servicer))
     started(bound)
     await stop.wait()
+    poller.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
 

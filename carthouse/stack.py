@@ -103,6 +103,7 @@ def _bindings(
                 fx_servicer.SERVICE_NAME,
                 fx_pb2_grpc.add_FxServiceServicer_to_server,
                 fx_servicer.FxServicer(FxConverter(rates)),
+                healthy=lambda: not getattr(rates.provider, "last_error", ""),
             )
         )
     if "admin" in services:

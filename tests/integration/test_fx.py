@@ -142,3 +142,32 @@ def test_rates_fetched_by_one_instance_serve_another_and_land_in_fx_rates(store:
     stored = store.scalar("SELECT count() FROM fx_rates FINAL WHERE provider = 'bundled' AND as_of = {d:DateTime64(3)}",
                           {"d": fetched.as_of.replace(tzinfo=None)})
     assert stored == len(fetched.rates)
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        # 5000 JPY, 49.99 EUR, 1999 ISK, 10 USD on 2026-10-30, then 5000 JPY backfilled to 2026-09-01:
+        ("USD", {"jpy": 3180, "eur": 5585, "isk": 1642, "usd": 1000, "jpy-sep": 3122}),
+        # JPY: 5000; 49.99*175.68 = 8782.24; 1999*175.68/136 = 2582.24; 10*175.68/1.1172 = 1572.50;
+        # September: 5000 JPY stays 5000 JPY.
+        ("JPY", {"jpy": 5000, "eur": 8782, "isk": 2582, "usd": 1573, "jpy-sep": 5000}),
+    ],
+)
+def test_four_currencies_are_stored_in_base_minor_units(ingest, store: Store, new_appspace, base, expected) -> None:
+    shop = new_appspace(base_currency=base)
+    purchases = [
+        event(transaction_id="jpy", currency="JPY", revenue=5000, timestamp=OCT_30),
+        event(transaction_id="eur", currency="EUR", revenue=49.99, timestamp=OCT_30),
+        event(transaction_id="isk", currency="ISK", revenue=1999, timestamp=OCT_30),
+        event(transaction_id="usd", currency="USD", revenue=10, timestamp=OCT_30),
+        event(transaction_id="jpy-sep", currency="JPY", revenue=5000, timestamp=SEP_01),
+    ]
+    for purchase in purchases:  # revenue only: the amounts under test
+        for name in ("items", "discount", "shipping", "tax"):
+            purchase.ClearField(name)
+    response = ingest.Batch(batch(*purchases), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (5, [])
+    rows = store.query("SELECT transaction_id, revenue FROM events WHERE appspace_id = {a:String}",
+                       {"a": shop.appspace_id})
+    assert {row["transaction_id"]: row["revenue"] for row in rows} == expected

@@ -179,3 +179,45 @@ def test_ecb_feed_refresh_failure_keeps_the_rates_held(ecb, caplog) -> None:
     again = converter.convert(Decimal("100"), "EUR", "USD", datetime(2026, 11, 25, tzinfo=UTC))
     assert again.minor_units == 10512
     assert provider.last_error and any("ECB feed refresh failed" in r.message for r in caplog.records)
+
+
+def test_provider_failures_show_in_the_services_health(store: Store, redis_server, oxr_url: str) -> None:
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from carthouse import grpc_server
+    from carthouse.grpc_server import ServiceBinding, serve
+    from carthouse.v1 import fx_pb2_grpc
+    from services.fx.servicer import SERVICE_NAME, FxServicer
+
+    provider = OpenExchangeRatesProvider("test-app", oxr_url, clock=lambda: NOW)
+    converter = FxConverter(RateRepository(provider, store, connect(redis_server.url)))
+    binding = ServiceBinding(SERVICE_NAME, fx_pb2_grpc.add_FxServiceServicer_to_server, FxServicer(converter),
+                             healthy=lambda: not provider.last_error)
+    grpc_server.HEALTH_POLL_SECONDS = 0.1
+    RecordedOxr.failing = False
+    converter.convert(Decimal("1"), "EUR", "USD", NOW)
+
+    def status(channel) -> int:
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME)).status
+
+    def wait_for(channel, wanted: int) -> None:
+        deadline = time.monotonic() + 5
+        while status(channel) != wanted:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    try:
+        with serve([binding]) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            wait_for(channel, health_pb2.HealthCheckResponse.SERVING)
+            RecordedOxr.failing = True
+            provider.fetch(datetime(2026, 11, 26, 11, tzinfo=UTC))  # fails: keeps the last good rates
+            wait_for(channel, health_pb2.HealthCheckResponse.NOT_SERVING)
+            RecordedOxr.failing = False
+            provider.fetch(datetime(2026, 11, 26, 12, tzinfo=UTC))
+            wait_for(channel, health_pb2.HealthCheckResponse.SERVING)
+    finally:
+        grpc_server.HEALTH_POLL_SECONDS = 2.0
+        RecordedOxr.failing = False

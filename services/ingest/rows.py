@@ -9,6 +9,7 @@ import orjson
 
 from carthouse.money import decimal_from_json
 from services.ingest.amounts import EventAmounts
+from services.ingest.enrichment import classify_user_agent, country_of
 from services.ingest.model import IncomingEvent, IncomingItem, RequestContext
 from services.ingest.validation import TRANSACTION_EVENTS
 
@@ -105,6 +106,9 @@ def build_row(
     items = event.items
     item_currencies = [item.currency or currency for item in items]
     context = event.context
+    ip = context.get("ip") or request.ip
+    user_agent = context.get("user_agent") or request.user_agent
+    device_type, platform = classify_user_agent(user_agent)
     row: list[object] = [
         appspace_id,
         event_time,
@@ -128,11 +132,11 @@ def build_row(
         event.coupon_code,
         *_item_columns(items, item_currencies, amounts),
         {key: property_text(value) for key, value in event.properties.items()},
-        context.get("ip") or request.ip,
-        context.get("user_agent") or request.user_agent,
-        context.get("country") or "unknown",
-        context.get("device_type") or "unknown",
-        context.get("platform") or "unknown",
+        ip,
+        user_agent,
+        context.get("country") or country_of(ip),
+        context.get("device_type") or device_type,
+        context.get("platform") or platform,
         context.get("locale", ""),
         key_kind,
         0,

@@ -274,3 +274,20 @@ def test_concurrent_batches_are_all_stored(ingest: ingest_pb2_grpc.IngestService
         accepted = list(pool.map(lambda _: ingest.Batch(request, metadata=key(shop.secret_key)).accepted, range(40)))
     assert sum(accepted) == 2000
     assert count(store, shop.appspace_id) == 2000
+
+
+def test_events_are_enriched_and_sender_context_wins(ingest, store, new_appspace) -> None:
+    shop = new_appspace()
+    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.0 Mobile/15E148 Safari/604.1")
+    derived = event(ADD_TO_CART, context={"ip": "81.2.69.160", "user_agent": iphone})
+    overridden = event(ADD_TO_CART, user_id="server", context={"ip": "81.2.69.160", "user_agent": iphone,
+                                                               "country": "FR", "device_type": "desktop",
+                                                               "platform": "web"})
+    assert ingest.Batch(batch(derived, overridden), metadata=key(shop.secret_key)).accepted == 2
+    rows = store.query("SELECT user_id, country, device_type, platform FROM events WHERE appspace_id = {a:String}"
+                       " ORDER BY user_id", {"a": shop.appspace_id})
+    assert rows == [
+        {"user_id": "server", "country": "FR", "device_type": "desktop", "platform": "web"},
+        {"user_id": "user_123", "country": "GB", "device_type": "mobile", "platform": "ios"},
+    ]

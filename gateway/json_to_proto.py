@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf import struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 Convert = Callable[[Any, str], Any]
@@ -80,26 +79,12 @@ def _integer(kind: int) -> Convert:
     return convert
 
 
-def _value(value: Any) -> dict[str, Any]:
-    """A google.protobuf.Value as constructor keywords."""
-    if isinstance(value, str):
-        return {"string_value": value}
-    if isinstance(value, bool):
-        return {"bool_value": value}
-    if isinstance(value, (int, float)):
-        return {"number_value": value}
-    if value is None:
-        return {"null_value": 0}
-    if isinstance(value, dict):
-        return {"struct_value": struct_pb2.Struct(fields={str(k): _value(v) for k, v in value.items()})}
-    return {"list_value": {"values": [_value(v) for v in value]}}
-
-
-def _struct(value: Any, path: str) -> struct_pb2.Struct:
-    """A google.protobuf.Struct, built by its C constructor from Value keywords (Struct.update is Python)."""
+def _struct(value: Any, path: str) -> dict[str, Any]:
+    """A google.protobuf.Struct: its constructor takes the JSON object itself. (A Struct instance would be
+    turned back into a dict and rebuilt by the parent's constructor: slower.)"""
     if not isinstance(value, dict):
         raise JsonBindingError(f"{path} must be an object")
-    return struct_pb2.Struct(fields={str(k): _value(v) for k, v in value.items()})
+    return value
 
 
 class JsonToProto:

@@ -63,8 +63,11 @@ def test_ingestion_survives_redis_going_away_and_coming_back(outage_stack, own_r
     assert any("quota not enforced" in r.message for r in caplog.records)
     assert any("deduplicating purchases and refunds through ClickHouse" in r.message for r in caplog.records)
 
-    RedisServer(own_redis.workdir, port=own_redis.port).start()
-    assert ingest.Track(track(transaction_id="after"), metadata=key(shop.secret_key)).ok
-    assert ingest.Track(track(transaction_id="after"), metadata=key(shop.secret_key)).ok
-    assert stored("transaction_id = 'after'") == 1
-    assert stored() == 5
+    restarted = RedisServer(own_redis.workdir, port=own_redis.port).start()
+    try:
+        assert ingest.Track(track(transaction_id="after"), metadata=key(shop.secret_key)).ok
+        assert ingest.Track(track(transaction_id="after"), metadata=key(shop.secret_key)).ok
+        assert stored("transaction_id = 'after'") == 1
+        assert stored() == 5
+    finally:
+        restarted.stop()

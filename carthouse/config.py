@@ -43,6 +43,8 @@ class Settings:
     rate_limit_per_min: int = 1000
     # Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDRs.
     trusted_proxies: str = ""
+    # gRPC callers whose x-forwarded-for ingest believes: the gateway (loopback in the embedded mode).
+    grpc_trusted_peers: str = "127.0.0.1/32,::1/128"
     descriptor_set: str = ""
     fx_provider: str = "bundled"
     # FxService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
@@ -72,6 +74,7 @@ class Settings:
             upstream=os.environ.get("CARTHOUSE_UPSTREAM", ""),
             rate_limit_per_min=_int("CARTHOUSE_RATE_LIMIT_PER_MIN", 1000),
             trusted_proxies=os.environ.get("CARTHOUSE_TRUSTED_PROXIES", ""),
+            grpc_trusted_peers=os.environ.get("CARTHOUSE_GRPC_TRUSTED_PEERS", "127.0.0.1/32,::1/128"),
             descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
             fx_provider=os.environ.get("CARTHOUSE_FX_PROVIDER", "bundled"),
             fx_target=os.environ.get("CARTHOUSE_FX_TARGET", ""),

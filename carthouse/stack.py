@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from carthouse import redis_server
+from carthouse import clientip, redis_server
 from carthouse.admin_token import ensure_admin_token
 from carthouse.auth import Authenticator
 from carthouse.config import Settings
@@ -61,6 +61,7 @@ def _bindings(
     resources: ExitStack,
     ingest_workers: int,
     fx_provider: tuple[str, str, str],
+    trusted_peers: str,
 ) -> tuple[list[ServiceBinding], IngestPipeline | None]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
@@ -77,7 +78,7 @@ def _bindings(
             ServiceBinding(
                 ingest_servicer.SERVICE_NAME,
                 ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-                ingest_servicer.IngestServicer(authenticator, pipeline),
+                ingest_servicer.IngestServicer(authenticator, pipeline, clientip.parse_networks(trusted_peers)),
             )
         )
     if "analytics" in services:
@@ -142,6 +143,7 @@ def running_stack(
             resources,
             settings.ingest_workers,
             (settings.fx_provider, settings.oxr_app_id, settings.oxr_base_url),
+            settings.grpc_trusted_peers,
         )
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)

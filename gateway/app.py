@@ -17,7 +17,7 @@ import orjson
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway import clientip
+from carthouse import clientip
 from gateway.binding import BindingError, build_request
 from gateway.descriptors import ApiDescriptors, Route, Router
 from gateway.openapi import openapi_document

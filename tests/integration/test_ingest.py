@@ -291,3 +291,26 @@ def test_events_are_enriched_and_sender_context_wins(ingest, store, new_appspace
         {"user_id": "server", "country": "FR", "device_type": "desktop", "platform": "web"},
         {"user_id": "user_123", "country": "GB", "device_type": "mobile", "platform": "ios"},
     ]
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_peers(ingest, store, redis_server, session_dir,
+                                                             new_appspace) -> None:
+    import grpc as grpc_module
+
+    from carthouse.config import Settings
+    from carthouse.stack import running_stack
+    from carthouse.v1 import ingest_pb2_grpc
+
+    shop = new_appspace()
+    spoofed = [*key(shop.secret_key), ("x-forwarded-for", "6.6.6.6")]
+    # The test stack trusts loopback (where the gateway calls from): the forwarded client counts.
+    ingest.Track(track(transaction_id="via-gateway", context=None), metadata=spoofed)
+    settings = Settings(data_dir=session_dir / "untrusted", database=store.database, admin_token="t",
+                        grpc_trusted_peers="")
+    with running_stack(settings, redis_server.url, store=store, port=0, services=["ingest"]) as stack, \
+            grpc_module.insecure_channel(stack.target) as channel:
+        ingest_pb2_grpc.IngestServiceStub(channel).Track(track(transaction_id="direct", context=None),
+                                                         metadata=spoofed)
+    rows = store.query("SELECT transaction_id, ip FROM events WHERE appspace_id = {a:String} ORDER BY transaction_id",
+                       {"a": shop.appspace_id})
+    assert rows == [{"transaction_id": "direct", "ip": "127.0.0.1"}, {"transaction_id": "via-gateway", "ip": "6.6.6.6"}]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf import json_format
 
+from carthouse import clientip
 from carthouse.v1 import ingest_pb2
-from gateway import clientip
 from gateway.binding import BindingError, build_request
 from gateway.descriptors import ApiDescriptors, Router
 from tests.builders import SPEC_PURCHASE

@@ -25,6 +25,7 @@ from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
 from services.fraud import servicer as fraud_servicer
+from services.fraud.velocity import VelocityCounter
 from services.fx import servicer as fx_servicer
 from services.fx.converter import FxConverter
 from services.fx.rates import rate_provider
@@ -94,7 +95,7 @@ def _bindings(
             ServiceBinding(
                 fraud_servicer.SERVICE_NAME,
                 fraud_pb2_grpc.add_FraudServiceServicer_to_server,
-                fraud_servicer.FraudServicer(),
+                fraud_servicer.FraudServicer(VelocityCounter(redis_client)),
             )
         )
     if "fx" in services:

@@ -66,25 +66,9 @@ class GroupCommitWriter:
         self._queue.put(_STOP)
         self._thread.join()
 
-    def write(self, events: Sequence[StoredEvent]) -> None:
-        """Block until the events are deduplicated and durably inserted; raise if they were not."""
-        if not events:
-            return
-        self._check_accepting()
-        done = threading.Event()
-        outcome: list[BaseException | None] = []
-
-        def notify(error: BaseException | None) -> None:
-            outcome.append(error)
-            done.set()
-
-        self._queue.put(_Pending(events, notify))
-        done.wait()
-        if outcome[0] is not None:
-            raise outcome[0]
-
     async def write_async(self, events: Sequence[StoredEvent]) -> None:
-        """The same for an asyncio caller: awaits the commit without blocking its event loop."""
+        """Await until the events are deduplicated and durably inserted (without blocking the event loop);
+        raise if they were not."""
         if not events:
             return
         self._check_accepting()

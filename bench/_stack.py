@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -59,3 +61,9 @@ class BenchStack:
                               "--base-currency", currency, "--json"], env=self.env, capture_output=True, text=True,
                              check=True)
         return json.loads(out.stdout)
+
+
+def machine_line() -> str:
+    """What every benchmark prints last, so its figure can be recorded with the machine and the date."""
+    return (f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+            f"{os.cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")

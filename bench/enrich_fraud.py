@@ -7,7 +7,6 @@ FraudService.Check over gRPC against `carthouse run`, on 100-event batches.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, machine_line  # noqa: E402
 from bench.ingest_grpc import make_event  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
@@ -76,8 +75,7 @@ def main() -> int:
     print(f"enrichment: {enrich_us:.2f} us/event (in-process, cached parses)")
     print(f"FraudService.Check: {elapsed / checked * 1e6:.1f} us/event round trip on 100-event batches "
           f"({checked / elapsed:,.0f} events/s from one client)")
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
+    print(machine_line())
     return 0
 
 

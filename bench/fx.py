@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import random
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, machine_line  # noqa: E402
 from carthouse.v1 import fx_pb2  # noqa: E402
 
 CURRENCIES = ["EUR", "GBP", "JPY", "CHF", "SEK", "ISK", "PLN", "CAD", "AUD", "USD"]
@@ -75,8 +74,7 @@ def main() -> int:
         converted, errors, elapsed = asyncio.run(drive(stack.target, requests, args.concurrency, args.seconds))
     print(f"FxService.Convert: {converted / elapsed:,.0f} amounts/s ({converted / elapsed / 100:,.0f} requests/s "
           f"of 100 amounts, {errors} conversion errors, concurrency {args.concurrency})")
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
+    print(machine_line())
     return 0 if errors == 0 else 1
 
 

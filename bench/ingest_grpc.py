@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import random
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, machine_line  # noqa: E402
 from carthouse.v1 import events_pb2, ingest_pb2  # noqa: E402
 
 BATCH_METHOD = "/carthouse.v1.IngestService/Batch"
@@ -123,8 +121,7 @@ def main() -> int:
     print(f"\ningest over gRPC Batch: {rate:,.0f} events/s ({accepted:,} events in {elapsed:.1f} s, "
           f"{errors} failed requests, concurrency {args.concurrency}, {args.foreign:.0%} in foreign currencies)")
     print(f"stored rows after shutdown: {stored:,} (acknowledged: {accepted + warm_accepted:,} incl. warm-up)")
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
+    print(machine_line())
     return 0 if stored == accepted + warm_accepted and errors == 0 else 1
 
 

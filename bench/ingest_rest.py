@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -23,7 +21,7 @@ from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack  # noqa: E402
+from bench._stack import BenchStack, machine_line  # noqa: E402
 from bench.ingest_grpc import build_requests, count_stored, drive  # noqa: E402
 from carthouse.v1 import ingest_pb2  # noqa: E402
 
@@ -121,8 +119,7 @@ def main() -> int:
     print(f"ingest over gRPC Batch: {grpc_rate:,.0f} events/s ({grpc_result[0]:,} events, {grpc_result[1]} failed)")
     print(f"REST / gRPC: {rest_rate / grpc_rate:.2f}")
     print(f"stored rows after shutdown: {stored:,} (acknowledged: {total:,} incl. warm-up)")
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{__import__('os').cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
+    print(machine_line())
     return 0 if stored == total and rest[1] == 0 and grpc_result[1] == 0 else 1
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,12 @@ def cmd_appspace_set(args: argparse.Namespace, settings: Settings) -> int:
         value = getattr(args, field)
         if value is not None:
             setattr(request, field, value)
+    for assignment in args.fraud or ():
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            print(f"error: --fraud takes KEY=VALUE, got {assignment!r}", file=sys.stderr)
+            return 2
+        request.fraud_settings[key.strip()] = value
     response = stub.UpdateAppspace(request, metadata=metadata, timeout=30)
     _print(response, args, lambda d: "updated: " + ", ".join(f"{k}={v}" for k, v in d["appspace"].items()))
     return 0
@@ -254,6 +261,40 @@ def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
     stub, metadata = _admin_stub(settings, args.grpc)
     response = stub.RevokeKey(admin_pb2.RevokeKeyRequest(key_id=args.key_id), metadata=metadata, timeout=30)
     _print(response, args, lambda d: f"revoked key {d['key']['key_id']} at {d['key']['revoked_at']}")
+    return 0
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """'7d', '24h', '30m' before now, or an ISO date / date-time (UTC unless it has an offset)."""
+    units = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - int(text[:-1]) * units[text[-1]]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since: {text!r} is neither like 7d/24h/30m nor an ISO date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_fraud_list(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
+
+    stub = fraud_pb2_grpc.FraudServiceStub(grpc.insecure_channel(args.grpc))
+    since: datetime = args.since
+    response = stub.ListCaught(fraud_pb2.ListCaughtRequest(
+        appspace_id=args.appspace, since_ms=int(since.timestamp() * 1000), limit=args.limit,
+        severity={"all": 0, "flagged": 1, "blocked": 2}[args.status], page_token=args.page_token,
+    ), timeout=30)
+
+    def human(data: dict[str, Any]) -> str:
+        rows = [{**r, "reasons": ",".join(r.get("reasons", []))} for r in data.get("events", [])]
+        text = _table(rows, ["timestamp", "status", "reasons", "event_type", "user_id", "transaction_id",
+                             "revenue", "currency", "ip"])
+        if data.get("next_page_token"):
+            text += f"\n(more: --page-token {data['next_page_token']})"
+        return text
+
+    _print(response, args, human)
     return 0
 
 
@@ -301,12 +342,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     create.add_argument("--timezone", default="UTC", help="IANA time zone for day boundaries (default UTC)")
     create.add_argument("--json", action="store_true", help="print machine-readable JSON")
     create.set_defaults(handler=cmd_appspace_create)
-    update = appspace.add_parser("set", help="change an appspace's name, plan or time zone (changes apply in seconds)")
+    update = appspace.add_parser(
+        "set", help="change an appspace's name, plan, time zone or fraud settings (changes apply in seconds)")
     update.add_argument("appspace_id")
     update.add_argument("--name")
     update.add_argument("--plan", choices=list(PLANS))
     update.add_argument("--timezone")
     update.add_argument("--base-currency", help="refused: the base currency is fixed at creation")
+    update.add_argument("--fraud", action="append", metavar="KEY=VALUE",
+                        help="set a fraud setting (repeatable), e.g. allowed_currencies=USD,EUR or "
+                        "user_purchases_per_minute=[5,20]; KEY= restores the default (README: Fraud rules)")
     update.add_argument("--json", action="store_true", help="print machine-readable JSON")
     update.set_defaults(handler=cmd_appspace_set)
     listing = appspace.add_parser("list", help="list appspaces")
@@ -328,6 +373,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     key_revoke.add_argument("key_id")
     key_revoke.add_argument("--json", action="store_true", help="print machine-readable JSON")
     key_revoke.set_defaults(handler=cmd_key_revoke)
+
+    fraud = commands.add_parser("fraud", help="see what the fraud rules caught").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    fraud_list = fraud.add_parser("list", help="flagged and blocked events of an appspace, newest first")
+    fraud_list.add_argument("--appspace", required=True)
+    fraud_list.add_argument("--since", default="7d", type=lambda text: parse_since(text, datetime.now(UTC)),
+                            help="7d, 24h, 30m or an ISO date/time (default 7d)")
+    fraud_list.add_argument("--status", choices=["all", "flagged", "blocked"], default="all")
+    fraud_list.add_argument("--limit", type=int, default=100, help="rows per page, 1..1000 (default 100)")
+    fraud_list.add_argument("--page-token", default="", help="from the previous page's output")
+    fraud_list.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    fraud_list.set_defaults(handler=cmd_fraud_list)
     return parser
 
 

@@ -13,7 +13,7 @@ def parse_networks(spec: str) -> list[Network]:
     return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
 
 
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+def is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -31,6 +31,6 @@ def resolve(peer: str, forwarded_for: str, trusted: Sequence[Network]) -> tuple[
     chain = [part.strip() for part in forwarded_for.split(",") if part.strip()] if forwarded_for else []
     hops = [*chain, peer]
     index = len(hops) - 1
-    while index > 0 and _trusted(hops[index], trusted):
+    while index > 0 and is_trusted(hops[index], trusted):
         index -= 1
     return hops[index], ", ".join(hops[index:])

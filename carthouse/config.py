@@ -49,6 +49,8 @@ class Settings:
     fx_provider: str = "bundled"
     # FxService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
     fx_target: str = ""
+    # FraudService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
+    fraud_target: str = ""
     oxr_app_id: str = ""
     oxr_base_url: str = ""
 
@@ -78,6 +80,7 @@ class Settings:
             descriptor_set=os.environ.get("CARTHOUSE_DESCRIPTOR_SET", ""),
             fx_provider=os.environ.get("CARTHOUSE_FX_PROVIDER", "bundled"),
             fx_target=os.environ.get("CARTHOUSE_FX_TARGET", ""),
+            fraud_target=os.environ.get("CARTHOUSE_FRAUD_TARGET", ""),
             oxr_app_id=os.environ.get("OXR_APP_ID", ""),
             oxr_base_url=os.environ.get("OXR_BASE_URL", ""),
         )

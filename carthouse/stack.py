@@ -63,12 +63,13 @@ def _bindings(
     ingest_workers: int,
     fx_provider: tuple[str, str, str],
     trusted_peers: str,
-) -> tuple[list[ServiceBinding], IngestPipeline | None]:
+) -> tuple[list[ServiceBinding], IngestPipeline | None, analytics_servicer.AnalyticsServicer | None]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
     authenticator = Authenticator(repository)
     bindings = []
     pipeline = None
+    analytics = None
     if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
         resources.callback(writer.stop)
@@ -83,11 +84,12 @@ def _bindings(
             )
         )
     if "analytics" in services:
+        analytics = analytics_servicer.AnalyticsServicer(authenticator, store)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,
                 analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                analytics_servicer.AnalyticsServicer(authenticator),
+                analytics,
             )
         )
     if "fraud" in services:
@@ -95,7 +97,7 @@ def _bindings(
             ServiceBinding(
                 fraud_servicer.SERVICE_NAME,
                 fraud_pb2_grpc.add_FraudServiceServicer_to_server,
-                fraud_servicer.FraudServicer(VelocityCounter(redis_client)),
+                fraud_servicer.FraudServicer(VelocityCounter(redis_client), store),
             )
         )
     if "fx" in services:
@@ -116,7 +118,7 @@ def _bindings(
                 admin_servicer.AdminServicer(AppspaceAdmin(repository)),
             )
         )
-    return bindings, pipeline
+    return bindings, pipeline, analytics
 
 
 @contextmanager
@@ -137,7 +139,7 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
-        bindings, pipeline = _bindings(
+        bindings, pipeline, analytics = _bindings(
             services,
             store,
             redis_server.connect(redis_url),
@@ -149,6 +151,10 @@ def running_stack(
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )
+        own = f"127.0.0.1:{bound}"
         if pipeline is not None:
-            pipeline.fx_target = settings.fx_target or f"127.0.0.1:{bound}"
+            pipeline.fx_target = settings.fx_target or own
+            pipeline.fraud.target = settings.fraud_target or own
+        if analytics is not None:
+            analytics.fraud_target = settings.fraud_target or own
         yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services))

@@ -31,7 +31,10 @@ NOT_FOUND = "Not found"
 BODY_TOO_LARGE = "Request body too large (limit 1 MiB)"
 MALFORMED_JSON = "Malformed JSON body"
 # Metadata the upstream may see. x-admin-token in particular is never forwarded from outside.
-FORWARDED_HEADERS = (b"x-api-key", b"authorization", b"user-agent")
+FORWARDED_HEADERS = (b"x-api-key", b"authorization")
+# gRPC replaces a call's user-agent with its own, so the client's travels under this name (ingest believes
+# it only from trusted peers, like x-forwarded-for).
+CLIENT_USER_AGENT = "x-client-user-agent"
 _CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -160,6 +163,8 @@ class Gateway:
             raise HttpError(400, str(exc)) from None
         metadata = [(name.decode(), headers[name].decode("latin-1")) for name in FORWARDED_HEADERS if name in headers]
         metadata.append(("x-forwarded-for", forwarded_for))
+        if b"user-agent" in headers:
+            metadata.append((CLIENT_USER_AGENT, headers[b"user-agent"].decode("latin-1")))
         call = self._calls[route.grpc_path](message, metadata=metadata, timeout=self.config.timeout_seconds)
         try:
             response = await call

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carthouse.errors import FailedPrecondition, InvalidArgument, NotFound
 from carthouse.money import is_currency_code
+from carthouse.tenancy.fraud_settings import parse_setting
 from carthouse.tenancy.keys import KINDS, generate_key, hash_key, new_appspace_id
 from carthouse.tenancy.plans import PLANS
 from carthouse.tenancy.repository import Appspace, KeyRecord, TenancyRepository
@@ -30,6 +32,20 @@ def _check_timezone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidArgument(f"Unknown timezone: {name}") from None
+
+
+def _with_fraud_settings(settings: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:
+    """The appspace's settings with fraud overrides changed (validated); an empty value drops the override."""
+    fraud = dict(settings.get("fraud", {}))
+    for key, text in changes.items():
+        if text.strip():
+            try:
+                fraud[key] = parse_setting(key, text)
+            except ValueError as exc:
+                raise InvalidArgument(str(exc)) from None
+        else:
+            fraud.pop(key, None)
+    return {**settings, "fraud": fraud} if fraud else {k: v for k, v in settings.items() if k != "fraud"}
 
 
 class AppspaceAdmin:
@@ -72,6 +88,7 @@ class AppspaceAdmin:
         plan: str | None = None,
         base_currency: str | None = None,
         timezone: str | None = None,
+        fraud_settings: dict[str, str] | None = None,
     ) -> Appspace:
         current = self._existing(appspace_id)
         if base_currency is not None and base_currency.upper() != current.base_currency:
@@ -90,6 +107,7 @@ class AppspaceAdmin:
             name=name.strip() if name is not None else current.name,
             plan_name=plan or current.plan_name,
             timezone=timezone or current.timezone,
+            settings=_with_fraud_settings(current.settings, fraud_settings or {}),
         )
         self._repo.insert_appspace(updated)
         stored = self._repo.get_appspace(appspace_id)

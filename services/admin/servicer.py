@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 
+from carthouse.tenancy import fraud_settings
 from carthouse.tenancy.repository import Appspace, KeyRecord, rfc3339
 from carthouse.v1 import admin_pb2, admin_pb2_grpc
 from services.admin.appspaces import AppspaceAdmin
@@ -19,6 +22,7 @@ def appspace_to_proto(appspace: Appspace) -> admin_pb2.Appspace:
         base_currency=appspace.base_currency,
         timezone=appspace.timezone,
         created_at=rfc3339(appspace.created_at),
+        fraud_settings_json=json.dumps(fraud_settings.effective(appspace.settings.get("fraud", {}))),
     )
 
 
@@ -49,7 +53,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             return getattr(request, name) if request.HasField(name) else None
 
         updated = self._admin.update_appspace(
-            request.appspace_id, given("name"), given("plan"), given("base_currency"), given("timezone")
+            request.appspace_id, given("name"), given("plan"), given("base_currency"), given("timezone"),
+            dict(request.fraud_settings),
         )
         return admin_pb2.UpdateAppspaceResponse(appspace=appspace_to_proto(updated))
 

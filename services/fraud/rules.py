@@ -1,59 +1,21 @@
-"""Fraud rules as plain functions: each looks at one event and answers the reasons it fires, with a severity.
+"""Fraud rules as plain functions: each looks at one event and adds the reasons it fires, with a severity.
 
-Severity: 0 clean, 1 flagged (stored, marked), 2 blocked (not stored, audited). Defaults, each overridable per
-appspace (settings JSON):
-
-| key | default | rule |
-|---|---|---|
-| revenue_ceiling | 100000 | revenue above it (base currency) -> flag; above 100 x it -> block |
-| items_factor | 10 | revenue above factor x (items subtotal + shipping + tax) -> flag |
-| user_purchases_per_minute | [5, 20] | soft, hard: purchases by one user in a minute of event time |
-| ip_purchases_per_hour | [50, 200] | soft, hard: purchases from one client address in an hour of event time |
-| allowed_currencies | [] (all) | other currencies -> block |
-| block_bots | true | bot user agents on publishable keys -> block |
+Severity: 0 clean, 1 flagged (stored, marked), 2 blocked (not stored, audited). The settings and their
+defaults are in carthouse/tenancy/fraud_settings.py (and the README).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+
+from carthouse.tenancy.fraud_settings import FraudSettings
 
 CLEAN, FLAGGED, BLOCKED = 0, 1, 2
-
-DEFAULTS: dict[str, Any] = {
-    "revenue_ceiling": 100000,
-    "items_factor": 10,
-    "user_purchases_per_minute": [5, 20],
-    "ip_purchases_per_hour": [50, 200],
-    "allowed_currencies": [],
-    "block_bots": True,
-}
+# Revenue this many times the ceiling is not a real order but a typo or an attack: blocked, not flagged.
+ABSURD_FACTOR = 100
 
 
-@dataclass(frozen=True)
-class FraudSettings:
-    revenue_ceiling: Decimal
-    items_factor: Decimal
-    user_per_minute: tuple[int, int]
-    ip_per_hour: tuple[int, int]
-    allowed_currencies: frozenset[str]
-    block_bots: bool
-
-    @classmethod
-    def from_overrides(cls, overrides: dict[str, Any]) -> FraudSettings:
-        merged = {**DEFAULTS, **{k: v for k, v in overrides.items() if k in DEFAULTS}}
-        return cls(
-            revenue_ceiling=Decimal(str(merged["revenue_ceiling"])),
-            items_factor=Decimal(str(merged["items_factor"])),
-            user_per_minute=(int(merged["user_purchases_per_minute"][0]), int(merged["user_purchases_per_minute"][1])),
-            ip_per_hour=(int(merged["ip_purchases_per_hour"][0]), int(merged["ip_purchases_per_hour"][1])),
-            allowed_currencies=frozenset(code.upper() for code in merged["allowed_currencies"]),
-            block_bots=bool(merged["block_bots"]),
-        )
-
-
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     severity: int = CLEAN
     reasons: list[str] = field(default_factory=list)
@@ -63,39 +25,38 @@ class Verdict:
         self.reasons.append(reason)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoredEvent:
-    """What the rules read of an event (plain values from the request)."""
+    """What the rules read of an event; amounts in base-currency minor units."""
 
     event_type: str
     currency: str
-    revenue: Decimal | None  # base currency
-    revenue_original: Decimal | None
-    items_subtotal: Decimal | None  # in the event's currency; None when items are priced in several currencies
-    shipping: Decimal
-    tax: Decimal
-    device_type: str
+    revenue_minor: int | None
+    # Items subtotal + shipping + tax; None when an item has no price.
+    expected_minor: int | None
+    bot: bool
     user_agent_from_sender: bool
 
 
 def bot_rule(event: ScoredEvent, secret_key: bool, settings: FraudSettings, verdict: Verdict) -> None:
     """Bots and automation on client-side keys; server senders (secret keys) are trusted unless they pass the
     client's user agent in context."""
-    if settings.block_bots and event.device_type == "bot" and (not secret_key or event.user_agent_from_sender):
+    if settings.block_bots and event.bot and (not secret_key or event.user_agent_from_sender):
         verdict.add(BLOCKED, "bot_user_agent")
 
 
-def revenue_rule(event: ScoredEvent, settings: FraudSettings, verdict: Verdict) -> None:
-    if event.revenue is None or event.event_type != "purchase":
+def revenue_rule(event: ScoredEvent, settings: FraudSettings, base_digits: int, verdict: Verdict) -> None:
+    revenue = event.revenue_minor
+    if revenue is None or event.event_type != "purchase":
         return
-    if event.revenue > settings.revenue_ceiling * 100:
+    ceiling = settings.revenue_ceiling.scaleb(base_digits)
+    if revenue > ceiling * ABSURD_FACTOR:
         verdict.add(BLOCKED, "absurd_revenue")
-    elif event.revenue > settings.revenue_ceiling:
+    elif revenue > ceiling:
         verdict.add(FLAGGED, "revenue_above_ceiling")
-    if event.items_subtotal is not None and event.revenue_original is not None:
-        expected = event.items_subtotal + event.shipping + event.tax
-        if expected > 0 and event.revenue_original > settings.items_factor * expected:
-            verdict.add(FLAGGED, "revenue_far_above_items")
+    expected = event.expected_minor
+    if expected is not None and expected > 0 and revenue > settings.items_factor * expected:
+        verdict.add(FLAGGED, "revenue_far_above_items")
 
 
 def currency_rule(event: ScoredEvent, settings: FraudSettings, verdict: Verdict) -> None:

@@ -1,17 +1,21 @@
-"""FraudService servicer: protobuf to the plain rule inputs, verdicts back."""
+"""FraudService servicer: protobuf to the plain rule inputs, verdicts and audit rows back."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
+import time
+from collections.abc import Sequence
 
 import grpc
 
-from carthouse.money import decimal_from_json
-from carthouse.v1 import events_pb2, fraud_pb2, fraud_pb2_grpc
+from carthouse.errors import InvalidArgument
+from carthouse.store import Store
+from carthouse.tenancy.fraud_settings import FraudSettings
+from carthouse.tenancy.repository import rfc3339
+from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
+from services.fraud import audit
 from services.fraud.rules import (
-    FraudSettings,
+    CLEAN,
     ScoredEvent,
     Verdict,
     bot_rule,
@@ -19,84 +23,131 @@ from services.fraud.rules import (
     revenue_rule,
     velocity_verdict,
 )
-from services.fraud.velocity import VelocityCounter, VelocityUnavailable
+from services.fraud.velocity import VelocityCounter, VelocityUnavailable, Window
 
 SERVICE_NAME = fraud_pb2.DESCRIPTOR.services_by_name["FraudService"].full_name
+MINUTE_MS, HOUR_MS = 60_000, 3_600_000
+VELOCITY_UNCHECKED = "velocity_unchecked_redis_unavailable"
 
 
-def _amount(message, name: str) -> Decimal | None:
-    return decimal_from_json(getattr(message, name)) if message.HasField(name) else None
-
-
-def _items_subtotal(event: events_pb2.EcommerceEvent) -> Decimal | None:
-    """Σ price × quantity − item discounts in the event's currency; None when an item has no price or another
-    currency (the comparison would need conversion)."""
-    if not event.items:
-        return None
-    total = Decimal(0)
-    for item in event.items:
-        if not item.HasField("price") or (item.currency and item.currency.upper() != event.currency.upper()):
-            return None
-        quantity = Decimal(int(item.quantity)) if item.HasField("quantity") else Decimal(1)
-        total += decimal_from_json(item.price) * quantity - (_amount(item, "discount") or 0)
-    return total
-
-
-def scored_event(checked: fraud_pb2.CheckedEvent, base_digits: int) -> ScoredEvent:
-    event = checked.event
+def scored_event(checked: fraud_pb2.CheckedEvent) -> ScoredEvent:
     return ScoredEvent(
-        event_type=event.event_type,
-        currency=event.currency.upper(),
-        revenue=Decimal(checked.revenue_minor).scaleb(-base_digits) if event.HasField("revenue") else None,
-        revenue_original=_amount(event, "revenue"),
-        items_subtotal=_items_subtotal(event),
-        shipping=_amount(event, "shipping") or Decimal(0),
-        tax=_amount(event, "tax") or Decimal(0),
-        device_type=checked.device_type,
-        user_agent_from_sender=bool(event.context.user_agent),
+        event_type=checked.event_type,
+        currency=checked.currency,
+        revenue_minor=checked.revenue_minor if checked.HasField("revenue_minor") else None,
+        expected_minor=checked.expected_minor if checked.HasField("expected_minor") else None,
+        bot=checked.bot,
+        user_agent_from_sender=checked.user_agent_from_sender,
     )
 
 
+def caught_row(request: fraud_pb2.CheckRequest, checked: fraud_pb2.CheckedEvent, verdict: Verdict) -> audit.CaughtRow:
+    return audit.CaughtRow(
+        appspace_id=request.appspace_id,
+        event_time_ms=checked.event_time_ms,
+        severity=verdict.severity,
+        reasons=verdict.reasons,
+        event_type=checked.event_type,
+        user_id=checked.user_id,
+        anonymous_id=checked.anonymous_id,
+        transaction_id=checked.transaction_id,
+        event_id=checked.event_id,
+        revenue_minor=checked.revenue_minor if checked.HasField("revenue_minor") else None,
+        base_digits=request.base_digits,
+        currency=checked.currency,
+        ip=checked.ip,
+        user_agent=checked.user_agent,
+        key_kind="secret" if request.secret_key else "publishable",
+    )
+
+
+def caught_to_proto(row: dict) -> fraud_pb2.CaughtEvent:
+    caught = fraud_pb2.CaughtEvent(
+        status="blocked" if row["severity"] == 2 else "flagged",
+        severity=row["severity"],
+        reasons=row["reasons"],
+        event_type=row["event_type"],
+        timestamp=rfc3339(audit.clickhouse_time_ms(int(row["event_time_ms"]))),
+        caught_at=rfc3339(row["caught_at"]),
+        user_id=row["user_id"],
+        anonymous_id=row["anonymous_id"],
+        transaction_id=row["transaction_id"],
+        event_id=row["event_id"],
+        currency=row["currency"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        key_kind=row["key_kind"],
+    )
+    if row["revenue"] is not None:
+        caught.revenue = int(row["revenue"]) / 10 ** int(row["base_digits"])
+    return caught
+
+
 class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
-    def __init__(self, velocity: VelocityCounter) -> None:
+    def __init__(self, velocity: VelocityCounter, store: Store) -> None:
         self._velocity = velocity
+        self._store = store
 
     def Check(self, request: fraud_pb2.CheckRequest, context: grpc.ServicerContext) -> fraud_pb2.CheckResponse:
         settings = FraudSettings.from_overrides(json.loads(request.settings_json or "{}"))
+        verdicts = []
+        for checked in request.events:
+            event = scored_event(checked)
+            verdict = Verdict()
+            bot_rule(event, request.secret_key, settings, verdict)
+            revenue_rule(event, settings, request.base_digits, verdict)
+            currency_rule(event, settings, verdict)
+            verdicts.append(verdict)
+        self._velocity_rules(request, settings, verdicts)
+        caught = [caught_row(request, checked, verdict)
+                  for checked, verdict in zip(request.events, verdicts, strict=True) if verdict.severity != CLEAN]
+        if caught:
+            audit.record(self._store, caught, int(time.time() * 1000))
         return fraud_pb2.CheckResponse(
-            verdicts=[self._verdict(request, checked, settings) for checked in request.events]
+            verdicts=[fraud_pb2.Verdict(severity=v.severity, reasons=v.reasons) for v in verdicts]
         )
 
-    def _verdict(
-        self, request: fraud_pb2.CheckRequest, checked: fraud_pb2.CheckedEvent, settings: FraudSettings
-    ) -> fraud_pb2.Verdict:
-        event = scored_event(checked, request.base_digits)
-        verdict = Verdict()
-        bot_rule(event, request.secret_key, settings, verdict)
-        revenue_rule(event, settings, verdict)
-        currency_rule(event, settings, verdict)
-        if event.event_type == "purchase":
-            self._velocity_rules(request, checked, settings, verdict)
-        return fraud_pb2.Verdict(severity=verdict.severity, reasons=verdict.reasons)
-
     def _velocity_rules(
-        self,
-        request: fraud_pb2.CheckRequest,
-        checked: fraud_pb2.CheckedEvent,
-        settings: FraudSettings,
-        verdict: Verdict,
+        self, request: fraud_pb2.CheckRequest, settings: FraudSettings, verdicts: Sequence[Verdict]
     ) -> None:
-        event = checked.event
-        moment = datetime.fromisoformat(checked.event_time) if checked.event_time else datetime.now(UTC)
-        user = event.user_id or event.anonymous_id
-        # A secret-key sender is the merchant's server: only an address it passes in context is the client's.
-        ip = event.context.ip if request.secret_key else (event.context.ip or checked.ip)
-        try:
+        """Purchases per user per minute and per client address per hour, all of the request in one call."""
+        windows: list[tuple[Window, int, tuple[int, int], str]] = []
+        for index, checked in enumerate(request.events):
+            if checked.event_type != "purchase":
+                continue
+            member, at = checked.transaction_id, checked.event_time_ms
+            user = checked.user_id or checked.anonymous_id
             if user:
-                count = self._velocity.record_and_count(f"velocity:user:{request.appspace_id}:{user}", moment, 60)
-                velocity_verdict(count, settings.user_per_minute, "user_purchase_velocity", verdict)
-            if ip:
-                count = self._velocity.record_and_count(f"velocity:ip:{request.appspace_id}:{ip}", moment, 3600)
-                velocity_verdict(count, settings.ip_per_hour, "ip_purchase_velocity", verdict)
+                key = f"velocity:user:{request.appspace_id}:{user}"
+                windows.append((Window(key, member, at, MINUTE_MS), index, settings.user_per_minute,
+                                "user_purchase_velocity"))
+            if checked.velocity_ip:
+                key = f"velocity:ip:{request.appspace_id}:{checked.velocity_ip}"
+                windows.append((Window(key, member, at, HOUR_MS), index, settings.ip_per_hour,
+                                "ip_purchase_velocity"))
+        if not windows:
+            return
+        try:
+            counts = self._velocity.record_and_count([window for window, _, _, _ in windows])
         except VelocityUnavailable:
-            verdict.reasons.append("velocity_unchecked_redis_unavailable")
+            for index in sorted({index for _, index, _, _ in windows}):
+                verdicts[index].reasons.append(VELOCITY_UNCHECKED)
+            return
+        for (_, index, limits, reason), count in zip(windows, counts, strict=True):
+            velocity_verdict(count, limits, reason, verdicts[index])
+
+    def ListCaught(
+        self, request: fraud_pb2.ListCaughtRequest, context: grpc.ServicerContext
+    ) -> fraud_pb2.ListCaughtResponse:
+        if not 1 <= request.limit <= audit.MAX_PAGE:
+            raise InvalidArgument(f"limit must be between 1 and {audit.MAX_PAGE}")
+        if request.severity not in (0, 1, 2):
+            raise InvalidArgument("severity must be 1 (flagged), 2 (blocked) or 0 (both)")
+        try:
+            rows, next_token = audit.list_caught(
+                self._store, request.appspace_id, request.since_ms, request.until_ms, request.severity,
+                request.limit, request.page_token,
+            )
+        except audit.BadPageToken as exc:
+            raise InvalidArgument(str(exc)) from None
+        return fraud_pb2.ListCaughtResponse(events=[caught_to_proto(r) for r in rows], next_page_token=next_token)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
+from services.ingest.fraud_check import FraudClient, apply_verdicts
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
-from services.ingest.rows import StoredEvent
 from services.ingest.validation import BATCH_TOO_LARGE, EVENTS_REQUIRED, MAX_BATCH
 from services.ingest.writer import GroupCommitWriter
 
@@ -20,7 +20,7 @@ FREE_TIER = "Ecommerce events are not available on the free tier"
 
 @dataclass
 class IngestResult:
-    # Valid events: stored, duplicate or (later) silently blocked alike, so a client cannot tell them apart.
+    # Valid events: stored, duplicate or silently blocked alike, so a client cannot tell them apart.
     accepted: int
     errors: list[str] = field(default_factory=list)
 
@@ -43,13 +43,15 @@ class IngestPipeline:
         self._clock = clock
         # Set once the FxService address is known (in the embedded mode: after the server has bound its port).
         self.fx_target = ""
+        # Its target is set the same way.
+        self.fraud = FraudClient()
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
         """One serialized TrackRequest: any validation error is the whole answer."""
         prepared = await self._prepare(principal, payload, request, is_batch=False)
         if prepared.errors:
             raise InvalidArgument(prepared.errors[0])
-        await self._store(principal, prepared.rows)
+        await self._store(principal, prepared)
 
     async def batch(
         self, principal: Principal, payload: bytes, event_count: int, request: RequestContext
@@ -60,7 +62,7 @@ class IngestPipeline:
         if event_count > MAX_BATCH:
             raise InvalidArgument(BATCH_TOO_LARGE)
         prepared = await self._prepare(principal, payload, request, is_batch=True)
-        await self._store(principal, prepared.rows)
+        await self._store(principal, prepared)
         return IngestResult(accepted=len(prepared.rows), errors=prepared.errors)
 
     async def _prepare(self, principal: Principal, payload: bytes, request: RequestContext, is_batch: bool) -> Prepared:
@@ -76,14 +78,19 @@ class IngestPipeline:
                 now=self._clock(),
                 request=request,
                 fx_target=self.fx_target,
+                fraud_settings=appspace.settings.get("fraud", {}),
             )
         )
 
-    async def _store(self, principal: Principal, rows: list[StoredEvent]) -> None:
-        if not rows:
+    async def _store(self, principal: Principal, prepared: Prepared) -> None:
+        """Plan gate, quota, fraud check, write. Blocked events count against the quota like stored ones, so
+        the answers and limits a client sees do not reveal them."""
+        if not prepared.rows:
             return
         plan = principal.appspace.plan
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
-        self._quota.reserve(principal.appspace.appspace_id, len(rows), plan.monthly_events, self._clock())
+        self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
+        verdicts = await self.fraud.check(prepared.check_request, len(prepared.rows))
+        rows = apply_verdicts(prepared.rows, verdicts)
         await self._writer.write_async(rows)

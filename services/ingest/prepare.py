@@ -24,6 +24,7 @@ from carthouse.errors import Unavailable
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
 from services.ingest.amounts import EventAmounts, foreign_amounts
+from services.ingest.fraud_check import check_request, checked_event
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.translate import event_from_proto
@@ -50,12 +51,16 @@ class PrepareJob:
     request: RequestContext
     # Where FxService answers (this stack's own port in the embedded mode).
     fx_target: str = ""
+    # The appspace's fraud settings overrides, passed on to FraudService.
+    fraud_settings: dict = field(default_factory=dict)
 
 
 @dataclass
 class Prepared:
     rows: list[StoredEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # A serialized FraudService CheckRequest with one event per row, in row order.
+    check_request: bytes = b""
 
 
 def prepare(job: PrepareJob) -> Prepared:
@@ -77,9 +82,12 @@ def prepare(job: PrepareJob) -> Prepared:
     amounts = _convert_amounts(job, valid, errors)
     now_text = clickhouse_time(job.now)
     prepared = Prepared()
+    secret_key = job.key_kind == "secret"
+    checked = []
     for index, event, event_time in valid:
         if index in errors:
             continue
+        checked.append(checked_event(event, amounts[index], event_time, job.request, secret_key, job.base_currency))
         prepared.rows.append(
             build_row(
                 event,
@@ -91,6 +99,10 @@ def prepare(job: PrepareJob) -> Prepared:
                 request=job.request,
                 amounts=amounts[index],
             )
+        )
+    if checked:
+        prepared.check_request = check_request(
+            job.appspace_id, secret_key, job.base_currency, job.fraud_settings, checked
         )
     prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared

@@ -43,6 +43,13 @@ def _original(value: float | None) -> str | None:
     return None if value is None else str(decimal_from_json(value))
 
 
+def client_of(event: IncomingEvent, request: RequestContext) -> tuple[str, str]:
+    """(ip, user_agent) the event is enriched with: what a server sender passes in context wins over what
+    the request shows."""
+    context = event.context
+    return context.get("ip") or request.ip, context.get("user_agent") or request.user_agent
+
+
 def dedup_keys(appspace_id: str, event: IncomingEvent) -> tuple[str, ...]:
     keys = []
     if event.event_type in TRANSACTION_EVENTS:
@@ -106,8 +113,7 @@ def build_row(
     items = event.items
     item_currencies = [item.currency or currency for item in items]
     context = event.context
-    ip = context.get("ip") or request.ip
-    user_agent = context.get("user_agent") or request.user_agent
+    ip, user_agent = client_of(event, request)
     device_type, platform = classify_user_agent(user_agent)
     row: list[object] = [
         appspace_id,
@@ -150,3 +156,13 @@ def build_row(
         dedup_keys=dedup_keys(appspace_id, event),
         transaction=transaction,
     )
+
+
+_SEVERITY, _REASONS = EVENT_COLUMNS.index("fraud_severity"), EVENT_COLUMNS.index("fraud_reasons")
+
+
+def with_verdict(stored: StoredEvent, severity: int, reasons: list[str]) -> StoredEvent:
+    """The row marked with FraudService's verdict (rare: only flagged or annotated events are re-encoded)."""
+    row = orjson.loads(stored.line)
+    row[_SEVERITY], row[_REASONS] = severity, reasons
+    return StoredEvent(stored.appspace_id, orjson.dumps(row), stored.dedup_keys, stored.transaction)

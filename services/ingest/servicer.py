@@ -24,12 +24,22 @@ def peer_address(context: grpc.aio.ServicerContext) -> str:
     return address.strip("[]")
 
 
+# Our Python gateway's name for the browser's user agent (gRPC overwrites user-agent); Envoy passes the
+# original user-agent header through.
+CLIENT_USER_AGENT = "x-client-user-agent"
+
+
 def request_context(context: grpc.aio.ServicerContext, trusted: Sequence[clientip.Network]) -> RequestContext:
     """The client address: the first untrusted hop of X-Forwarded-For when the caller is a trusted peer (the
-    gateway), else the caller itself; a direct gRPC client cannot choose its own address."""
+    gateway), else the caller itself; a direct gRPC client cannot choose its own address. The user agent
+    likewise: the gateway's x-client-user-agent from a trusted peer, else the caller's user-agent."""
     metadata = {name: value for name, value in context.invocation_metadata() if isinstance(value, str)}
-    client, _ = clientip.resolve(peer_address(context), metadata.get("x-forwarded-for", ""), trusted)
-    return RequestContext(ip=client, user_agent=metadata.get("user-agent", ""))
+    peer = peer_address(context)
+    client, _ = clientip.resolve(peer, metadata.get("x-forwarded-for", ""), trusted)
+    user_agent = metadata.get("user-agent", "")
+    if CLIENT_USER_AGENT in metadata and clientip.is_trusted(peer, trusted):
+        user_agent = metadata[CLIENT_USER_AGENT]
+    return RequestContext(ip=client, user_agent=user_agent)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):

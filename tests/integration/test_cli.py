@@ -112,6 +112,33 @@ def test_cli_manages_appspaces_and_keys_of_the_running_stack(stack: Stack) -> No
     assert "base currency cannot be changed after creation" in refused.stderr
 
 
+def test_fraud_settings_and_fraud_list(stack: Stack) -> None:
+    keys = json.loads(stack.cli("appspace", "create", "--name", "Fraud", "--plan", "growth", "--json").stdout)
+    shop = keys["appspace_id"]
+    changed = stack.cli("appspace", "set", shop, "--fraud", "allowed_currencies=USD,EUR", "--fraud",
+                        "revenue_ceiling=500", "--json")
+    assert changed.returncode == 0, changed.stderr
+    effective = json.loads(json.loads(changed.stdout)["appspace"]["fraud_settings_json"])
+    assert (effective["allowed_currencies"], effective["revenue_ceiling"]) == (["USD", "EUR"], 500)
+    bad = stack.cli("appspace", "set", shop, "--fraud", "revenue_ceiling")
+    assert bad.returncode == 2 and "--fraud takes KEY=VALUE" in bad.stderr
+    time.sleep(2.5)  # auth caches appspaces for 2 s
+    with grpc.insecure_channel(stack.target) as channel:
+        ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        assert ingest.Track(track(transaction_id="gbp", currency="GBP", items=None), metadata=key(keys["secret_key"]))
+        assert ingest.Track(track(transaction_id="big", revenue=600, items=None), metadata=key(keys["secret_key"]))
+    listed = stack.cli("fraud", "list", "--appspace", shop, "--json")
+    assert listed.returncode == 0, listed.stderr
+    events = json.loads(listed.stdout)["events"]
+    assert [(e["transaction_id"], e["status"], e["reasons"]) for e in events] == [
+        ("big", "flagged", ["revenue_above_ceiling"]), ("gbp", "blocked", ["currency_not_allowed"])]
+    table = stack.cli("fraud", "list", "--appspace", shop, "--status", "blocked", "--since", "1h").stdout
+    assert "currency_not_allowed" in table and "revenue_above_ceiling" not in table
+    future = stack.cli("fraud", "list", "--appspace", shop, "--since", "2999-01-01")
+    assert future.stdout.strip() == "(none)"
+    assert "is neither like 7d" in stack.cli("fraud", "list", "--appspace", shop, "--since", "yesterday").stderr
+
+
 def test_health_command_reports_serving(stack: Stack) -> None:
     result = stack.cli("health", "--service", "carthouse.v1.IngestService")
     assert (result.returncode, result.stdout.strip()) == (0, "SERVING")

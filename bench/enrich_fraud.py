@@ -1,16 +1,23 @@
-"""Per-event cost of enrichment (ua-parser + iptocc, in-process, as the ingest workers run it) and of
-FraudService.Check over gRPC against `carthouse run`, on 100-event batches.
+"""What enrichment and fraud checking cost.
 
-    .venv/bin/python bench/enrich_fraud.py [--seconds 10]
+1. Enrichment (ua-parser + iptocc) per event, in-process as the ingest workers run it.
+2. FraudService.Check per event over gRPC on 100-event batches (30 % purchases, so velocity is counted in
+   Redis), against `carthouse run`.
+3. The ingest benchmark (bench/ingest_grpc.py) with both switched off (CARTHOUSE_ENRICHMENT=off,
+   CARTHOUSE_FRAUD_TARGET=off) and on, alternating, --rounds times each; the drop must stay within 15 %.
+
+    .venv/bin/python bench/enrich_fraud.py [--seconds 20] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +26,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._stack import BenchStack, machine_line  # noqa: E402
-from bench.ingest_grpc import make_event  # noqa: E402
+from bench.ingest_grpc import run_ingest  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
 
@@ -29,6 +36,7 @@ USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/117.0.0.0 Safari/537.36",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 ]
+OFF = {"CARTHOUSE_ENRICHMENT": "off", "CARTHOUSE_FRAUD_TARGET": "off"}
 
 
 def enrichment_cost(events: int, rng: random.Random) -> float:
@@ -45,38 +53,64 @@ def enrichment_cost(events: int, rng: random.Random) -> float:
 
 
 def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckRequest]:
-    now = datetime.now(UTC).isoformat()
-    return [
-        fraud_pb2.CheckRequest(
-            appspace_id="as_bench", secret_key=False, base_digits=2,
-            events=[fraud_pb2.CheckedEvent(event=make_event(rng), ip="81.2.69.160", event_time=now,
-                                           revenue_minor=4999, device_type="mobile") for _ in range(100)],
-        )
-        for _ in range(count)
-    ]
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+
+    def checked() -> fraud_pb2.CheckedEvent:
+        user = rng.randrange(50_000)
+        event = fraud_pb2.CheckedEvent(
+            event_type="purchase" if rng.random() < 0.3 else "add_to_cart", event_time_ms=now_ms,
+            user_id=f"user_{user}", transaction_id=uuid.uuid4().hex, currency="USD", ip=f"81.2.{user % 256}.9",
+            velocity_ip=f"81.2.{user % 256}.9", user_agent=USER_AGENTS[0], revenue_minor=4999)
+        event.expected_minor = 5872
+        return event
+
+    return [fraud_pb2.CheckRequest(appspace_id="as_bench", base_digits=2, base_currency="USD",
+                                   events=[checked() for _ in range(100)]) for _ in range(count)]
+
+
+def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
+    """(microseconds per event, events/s) of FraudService.Check from one client, 100-event batches."""
+    with BenchStack(Path(tempfile.mkdtemp(prefix="carthouse-fraud-")) / "data") as stack, \
+            grpc.insecure_channel(stack.target) as channel:
+        stub = fraud_pb2_grpc.FraudServiceStub(channel)
+        requests = fraud_requests(300, rng)
+        checked = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            stub.Check(requests[checked // 100 % len(requests)])
+            checked += 100
+        elapsed = time.perf_counter() - started
+    return elapsed / checked * 1e6, checked / elapsed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="each ingest run's measured seconds")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest runs per setting, alternating (default 2)")
+    parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     rng = random.Random(5)
     enrich_us = enrichment_cost(200_000, rng)
-    with BenchStack(Path(tempfile.mkdtemp(prefix="carthouse-fraud-")) / "data") as stack, \
-            grpc.insecure_channel(stack.target) as channel:
-        stub = fraud_pb2_grpc.FraudServiceStub(channel)
-        requests = fraud_requests(200, rng)
-        checked = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < args.seconds:
-            stub.Check(requests[checked // 100 % len(requests)])
-            checked += 100
-        elapsed = time.perf_counter() - started
-    print(f"enrichment: {enrich_us:.2f} us/event (in-process, cached parses)")
-    print(f"FraudService.Check: {elapsed / checked * 1e6:.1f} us/event round trip on 100-event batches "
-          f"({checked / elapsed:,.0f} events/s from one client)")
+    fraud_us, fraud_rate = fraud_cost(10.0, rng)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(args.rounds):
+        for label, env in (("off", OFF), ("on", {})):
+            run = run_ingest(args.seconds, args.concurrency, 3.0, env=env)
+            if not run.consistent:
+                print(f"inconsistent run ({label}): {run}")
+                return 1
+            rates[label].append(run.rate)
+            print(f"  ingest with enrichment+fraud {label}: {run.rate:,.0f} events/s "
+                  f"({run.blocked} blocked)", flush=True)
+    off, on = statistics.mean(rates["off"]), statistics.mean(rates["on"])
+    print(f"\nenrichment: {enrich_us:.2f} us/event (in-process, cached parses)")
+    print(f"FraudService.Check: {fraud_us:.1f} us/event round trip on 100-event batches "
+          f"({fraud_rate:,.0f} events/s from one client)")
+    print(f"ingest, enrichment+fraud off: {off:,.0f} events/s {[round(r) for r in rates['off']]}")
+    print(f"ingest, enrichment+fraud on:  {on:,.0f} events/s {[round(r) for r in rates['on']]}")
+    print(f"drop: {(1 - on / off):.1%} (limit 15 %)")
     print(machine_line())
-    return 0
+    return 0 if on >= 0.85 * off else 1
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ class Settings:
     environment: str = "development"
     # Processes that validate and encode events beside the gRPC event loop; 0 runs that work in-process.
     ingest_workers: int = 2
+    # Derive device, platform and country for every event (off only to measure what enrichment costs).
+    enrichment: bool = True
     http_host: str = "127.0.0.1"
     # The gateway's upstream gRPC address (default: this stack's gRPC port).
     upstream: str = ""
@@ -72,6 +74,7 @@ class Settings:
             log_level=os.environ.get("CARTHOUSE_LOG_LEVEL", "INFO").upper(),
             environment=os.environ.get("CARTHOUSE_ENV", "development"),
             ingest_workers=_int("CARTHOUSE_INGEST_WORKERS", 2),
+            enrichment=os.environ.get("CARTHOUSE_ENRICHMENT", "on") != "off",
             http_host=os.environ.get("CARTHOUSE_HTTP_HOST", "127.0.0.1"),
             upstream=os.environ.get("CARTHOUSE_UPSTREAM", ""),
             rate_limit_per_min=_int("CARTHOUSE_RATE_LIMIT_PER_MIN", 1000),

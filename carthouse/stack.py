@@ -155,6 +155,7 @@ def running_stack(
         if pipeline is not None:
             pipeline.fx_target = settings.fx_target or own
             pipeline.fraud.target = settings.fraud_target or own
+            pipeline.enrich = settings.enrichment
         if analytics is not None:
             analytics.fraud_target = settings.fraud_target or own
         yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services))

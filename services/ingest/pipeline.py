@@ -45,6 +45,7 @@ class IngestPipeline:
         self.fx_target = ""
         # Its target is set the same way.
         self.fraud = FraudClient()
+        self.enrich = True
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
         """One serialized TrackRequest: any validation error is the whole answer."""
@@ -79,6 +80,7 @@ class IngestPipeline:
                 request=request,
                 fx_target=self.fx_target,
                 fraud_settings=appspace.settings.get("fraud", {}),
+                enrich=self.enrich,
             )
         )
 

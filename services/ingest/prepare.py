@@ -53,6 +53,7 @@ class PrepareJob:
     fx_target: str = ""
     # The appspace's fraud settings overrides, passed on to FraudService.
     fraud_settings: dict = field(default_factory=dict)
+    enrich: bool = True
 
 
 @dataclass
@@ -87,7 +88,8 @@ def prepare(job: PrepareJob) -> Prepared:
     for index, event, event_time in valid:
         if index in errors:
             continue
-        checked.append(checked_event(event, amounts[index], event_time, job.request, secret_key, job.base_currency))
+        checked.append(checked_event(event, amounts[index], event_time, job.request, secret_key, job.base_currency,
+                                     job.enrich))
         prepared.rows.append(
             build_row(
                 event,
@@ -98,6 +100,7 @@ def prepare(job: PrepareJob) -> Prepared:
                 key_kind=job.key_kind,
                 request=job.request,
                 amounts=amounts[index],
+                enrich=job.enrich,
             )
         )
     if checked:

@@ -106,6 +106,7 @@ def build_row(
     key_kind: str,
     request: RequestContext,
     amounts: EventAmounts,
+    enrich: bool = True,
 ) -> StoredEvent:
     """The stored row; times come preformatted (clickhouse_time) since a request shares them, amounts in
     base-currency minor units from ``amounts``."""
@@ -114,7 +115,7 @@ def build_row(
     item_currencies = [item.currency or currency for item in items]
     context = event.context
     ip, user_agent = client_of(event, request)
-    device_type, platform = classify_user_agent(user_agent)
+    device_type, platform = classify_user_agent(user_agent) if enrich else ("unknown", "unknown")
     row: list[object] = [
         appspace_id,
         event_time,
@@ -140,7 +141,7 @@ def build_row(
         {key: property_text(value) for key, value in event.properties.items()},
         ip,
         user_agent,
-        context.get("country") or country_of(ip),
+        context.get("country") or (country_of(ip) if enrich else "unknown"),
         context.get("device_type") or device_type,
         context.get("platform") or platform,
         context.get("locale", ""),

@@ -2,7 +2,7 @@
 
 1. Enrichment (ua-parser + iptocc) per event, in-process as the ingest workers run it.
 2. FraudService.Check per event over gRPC on 100-event batches (30 % purchases, so velocity is counted in
-   Redis), against `carthouse run`.
+   Redis), against FraudService in its process as the embedded stack runs it, with a real redis-server.
 3. The ingest benchmark (bench/ingest_grpc.py) with both switched off (CARTHOUSE_ENRICHMENT=off,
    CARTHOUSE_FRAUD_TARGET=off) and on, alternating, --rounds times each; the drop must stay within 15 %.
 
@@ -25,8 +25,10 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack, machine_line  # noqa: E402
+from bench._stack import machine_line  # noqa: E402
 from bench.ingest_grpc import run_ingest  # noqa: E402
+from carthouse.fraud_process import fraud_process  # noqa: E402
+from carthouse.redis_server import RedisServer  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
 
@@ -53,25 +55,27 @@ def enrichment_cost(events: int, rng: random.Random) -> float:
 
 
 def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckRequest]:
+    """100-event requests as ingest builds them: 30 % purchases, each user with an address of their own."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-
-    def checked() -> fraud_pb2.CheckedEvent:
-        user = rng.randrange(50_000)
-        event = fraud_pb2.CheckedEvent(
-            event_type="purchase" if rng.random() < 0.3 else "add_to_cart", event_time_ms=now_ms,
-            user_id=f"user_{user}", transaction_id=uuid.uuid4().hex, currency="USD", ip=f"81.2.{user % 256}.9",
-            velocity_ip=f"81.2.{user % 256}.9", user_agent=USER_AGENTS[0], revenue_minor=4999)
-        event.expected_minor = 5872
-        return event
-
-    return [fraud_pb2.CheckRequest(appspace_id="as_bench", base_digits=2, base_currency="USD",
-                                   events=[checked() for _ in range(100)]) for _ in range(count)]
+    requests = []
+    for _ in range(count):
+        users = [rng.randrange(50_000) for _ in range(100)]
+        kinds = ["purchase" if rng.random() < 0.3 else "add_to_cart" for _ in users]
+        requests.append(fraud_pb2.CheckRequest(
+            appspace_id="as_bench", base_digits=2, event_types=kinds, event_times_ms=[now_ms] * 100,
+            actors=[f"user_{u}" for u in users], transaction_ids=[uuid.uuid4().hex for _ in users],
+            currencies=["USD"] * 100, revenues_minor=[4999 if k == "purchase" else -1 for k in kinds],
+            expected_minor=[5872 if k == "purchase" else -1 for k in kinds],
+            velocity_ips=[f"81.2.{u % 256}.9" for u in users], bots=[False] * 100,
+            user_agents_from_sender=[False] * 100,
+        ))
+    return requests
 
 
 def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
     """(microseconds per event, events/s) of FraudService.Check from one client, 100-event batches."""
-    with BenchStack(Path(tempfile.mkdtemp(prefix="carthouse-fraud-")) / "data") as stack, \
-            grpc.insecure_channel(stack.target) as channel:
+    redis = RedisServer(Path(tempfile.mkdtemp(prefix="carthouse-fraud-"))).start()
+    with fraud_process(redis.url) as target, grpc.insecure_channel(target) as channel:
         stub = fraud_pb2_grpc.FraudServiceStub(channel)
         requests = fraud_requests(300, rng)
         checked = 0
@@ -80,6 +84,7 @@ def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
             stub.Check(requests[checked // 100 % len(requests)])
             checked += 100
         elapsed = time.perf_counter() - started
+    redis.stop()
     return elapsed / checked * 1e6, checked / elapsed
 
 

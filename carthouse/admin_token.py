@@ -9,6 +9,10 @@ from pathlib import Path
 from carthouse.config import Settings
 
 TOKEN_FILE = "admin_token"
+# gRPC metadata carrying the token; the REST gateways never forward it.
+ADMIN_TOKEN_METADATA = "x-admin-token"
+# With the token, the appspace an operator acts for on AnalyticsService (e.g. `carthouse fraud list`).
+OPERATOR_APPSPACE_METADATA = "x-appspace-id"
 
 
 def token_path(settings: Settings) -> Path:

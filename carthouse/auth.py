@@ -6,13 +6,15 @@ while a revoked key stops working within CACHE_SECONDS (the promise is 5 s).
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from carthouse.errors import PermissionDenied, Unauthenticated
+from carthouse.admin_token import ADMIN_TOKEN_METADATA, OPERATOR_APPSPACE_METADATA
+from carthouse.errors import NotFound, PermissionDenied, Unauthenticated
 from carthouse.tenancy.keys import key_matches, parse_key
 from carthouse.tenancy.repository import Appspace, KeyRecord, TenancyRepository
 
@@ -22,6 +24,7 @@ MISSING_KEY = "API key required"
 INVALID_KEY = "Invalid API key"
 REVOKED_KEY = "API key has been revoked"
 SECRET_REQUIRED = "Secret key required"
+INVALID_ADMIN_TOKEN = "Invalid admin token"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -76,14 +79,24 @@ def key_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str:
 
 
 class Authenticator:
-    def __init__(self, repository: TenancyRepository, cache_seconds: float = CACHE_SECONDS) -> None:
+    """API keys for applications; for the operator's CLI, the admin token plus x-appspace-id act with an
+    appspace's secret-key rights (the gateway never forwards x-admin-token, so this is gRPC-only)."""
+
+    def __init__(
+        self, repository: TenancyRepository, cache_seconds: float = CACHE_SECONDS, admin_token: str = ""
+    ) -> None:
         self._keys: TtlCache[str, KeyRecord | None] = TtlCache(repository.get_key, cache_seconds)
         self._appspaces: TtlCache[str, Appspace | None] = TtlCache(repository.get_appspace, cache_seconds)
+        self._admin_token = admin_token.encode()
 
     def appspace(self, appspace_id: str) -> Appspace | None:
         return self._appspaces.get(appspace_id)
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]], body_key: str = "") -> Principal:
+        metadata = list(metadata)
+        operator = self._operator(metadata)
+        if operator is not None:
+            return operator
         raw = key_from_metadata(metadata) or body_key.strip()
         if not raw:
             raise Unauthenticated(MISSING_KEY)
@@ -97,3 +110,16 @@ class Authenticator:
         if appspace is None:
             raise Unauthenticated(INVALID_KEY)
         return Principal(appspace=appspace, key_kind=record.kind)
+
+    def _operator(self, metadata: list[tuple[str, str | bytes]]) -> Principal | None:
+        headers = {name.lower(): value for name, value in metadata if isinstance(value, str)}
+        if ADMIN_TOKEN_METADATA not in headers or OPERATOR_APPSPACE_METADATA not in headers:
+            return None
+        offered = headers[ADMIN_TOKEN_METADATA].encode()
+        if not self._admin_token or not hmac.compare_digest(offered, self._admin_token):
+            raise Unauthenticated(INVALID_ADMIN_TOKEN)
+        appspace_id = headers[OPERATOR_APPSPACE_METADATA]
+        appspace = self.appspace(appspace_id)
+        if appspace is None:
+            raise NotFound(f"Appspace not found: {appspace_id}")
+        return Principal(appspace=appspace, key_kind="secret")

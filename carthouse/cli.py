@@ -22,16 +22,12 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from carthouse.admin_token import read_admin_token
+from carthouse.admin_token import ADMIN_TOKEN_METADATA, OPERATOR_APPSPACE_METADATA, read_admin_token
 from carthouse.config import ConfigError, Settings
-from carthouse.grpc_server import ADMIN_TOKEN_METADATA
+from carthouse.logs import configure_logging
 from carthouse.tenancy.plans import PLANS
 
 log = logging.getLogger("carthouse")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
 # ---------------------------------------------------------------- run
@@ -277,14 +273,16 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def cmd_fraud_list(args: argparse.Namespace, settings: Settings) -> int:
-    from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
+    from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 
-    stub = fraud_pb2_grpc.FraudServiceStub(grpc.insecure_channel(args.grpc))
+    stub = analytics_pb2_grpc.AnalyticsServiceStub(grpc.insecure_channel(args.grpc))
     since: datetime = args.since
-    response = stub.ListCaught(fraud_pb2.ListCaughtRequest(
-        appspace_id=args.appspace, since_ms=int(since.timestamp() * 1000), limit=args.limit,
-        severity={"all": 0, "flagged": 1, "blocked": 2}[args.status], page_token=args.page_token,
-    ), timeout=30)
+    metadata = [(ADMIN_TOKEN_METADATA, read_admin_token(settings)), (OPERATOR_APPSPACE_METADATA, args.appspace)]
+    request = analytics_pb2.FraudEventsRequest(
+        start=since.astimezone(UTC).date().isoformat(), end=max(since, datetime.now(UTC)).date().isoformat(), tz="UTC",
+        since=since.isoformat(), status=args.status, limit=args.limit, page_token=args.page_token,
+    )
+    response = stub.FraudEvents(request, metadata=metadata, timeout=30)
 
     def human(data: dict[str, Any]) -> str:
         rows = [{**r, "reasons": ",".join(r.get("reasons", []))} for r in data.get("events", [])]

@@ -16,21 +16,22 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from carthouse.admin_token import ADMIN_TOKEN_METADATA
 from carthouse.errors import ERROR_CODE_METADATA, ApiError, Internal, Unavailable, Unimplemented
 from carthouse.store import StoreUnavailable
 
 log = logging.getLogger("carthouse.grpc")
 
-ADMIN_TOKEN_METADATA = "x-admin-token"
 STORE_UNAVAILABLE = "Storage is unavailable; nothing was stored, please retry"
 
 
 @dataclass(frozen=True)
 class ServiceBinding:
-    """A servicer with what the server needs to host it."""
+    """A servicer with what the server needs to host it; with no servicer, a service hosted elsewhere (a
+    child process) whose health this server reports through ``healthy``."""
 
     full_name: str
-    register: Callable[[Any, grpc.Server], None]
+    register: Callable[[Any, grpc.Server], None] | None
     servicer: Any
     # Polled every HEALTH_POLL_SECONDS: False turns the service's health to NOT_SERVING until it is True again.
     healthy: Callable[[], bool] | None = None
@@ -140,10 +141,12 @@ async def _serve_until_stopped(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for binding in bindings:
-        binding.register(binding.servicer, server)
+        if binding.register is not None:
+            binding.register(binding.servicer, server)
         await health_servicer.set(binding.full_name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    names = [b.full_name for b in bindings] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
+    hosted = [b.full_name for b in bindings if b.register is not None]
+    names = [*hosted, health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     bound = server.add_insecure_port(address)
     if bound == 0:

@@ -1,7 +1,8 @@
 """The composition root: wires store, Redis and every servicer into one gRPC server.
 
-In the embedded mode all services share this process (chdb lets one process own the data directory),
-yet each is its own gRPC service; later issues make them call each other through gRPC stubs.
+In the embedded mode the services that use the store share this process (chdb lets one process own the
+data directory), each its own gRPC service; FraudService, which needs only Redis, runs in a child process
+(carthouse/fraud_process.py). Services reach each other through gRPC stubs.
 """
 
 from __future__ import annotations
@@ -11,27 +12,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-import redis
-
 from carthouse import clientip, redis_server
 from carthouse.admin_token import ensure_admin_token
 from carthouse.auth import Authenticator
 from carthouse.config import Settings
+from carthouse.fraud_process import fraud_binding, fraud_process, remote_health
 from carthouse.grpc_server import ServiceBinding, serve
 from carthouse.store import Store, open_store
 from carthouse.tenancy.repository import TenancyRepository
-from carthouse.v1 import admin_pb2_grpc, analytics_pb2_grpc, fraud_pb2_grpc, fx_pb2_grpc, ingest_pb2_grpc
+from carthouse.v1 import admin_pb2_grpc, analytics_pb2_grpc, fx_pb2_grpc, ingest_pb2_grpc
 from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
-from services.fraud import servicer as fraud_servicer
-from services.fraud.velocity import VelocityCounter
 from services.fx import servicer as fx_servicer
 from services.fx.converter import FxConverter
 from services.fx.rates import rate_provider
 from services.fx.storage import RateRepository
 from services.ingest import servicer as ingest_servicer
 from services.ingest.dedup import Deduplicator
+from services.ingest.fraud_check import FRAUD_OFF
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.prepare import RowPreparer
 from services.ingest.quota import Quota
@@ -49,6 +48,8 @@ class RunningStack:
     store: Store
     admin_token: str
     services: tuple[str, ...]
+    # Where FraudService answers: a child process of this stack, or CARTHOUSE_FRAUD_TARGET.
+    fraud_target: str = ""
 
     @property
     def target(self) -> str:
@@ -58,18 +59,20 @@ class RunningStack:
 def _bindings(
     services: Sequence[str],
     store: Store,
-    redis_client: redis.Redis,
+    redis_url: str,
     resources: ExitStack,
     ingest_workers: int,
     fx_provider: tuple[str, str, str],
     trusted_peers: str,
-) -> tuple[list[ServiceBinding], IngestPipeline | None, analytics_servicer.AnalyticsServicer | None]:
+    admin_token: str,
+    fraud_target: str,
+) -> tuple[list[ServiceBinding], IngestPipeline | None]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
-    authenticator = Authenticator(repository)
+    authenticator = Authenticator(repository, admin_token=admin_token)
+    redis_client = redis_server.connect(redis_url)
     bindings = []
     pipeline = None
-    analytics = None
     if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
         resources.callback(writer.stop)
@@ -84,22 +87,18 @@ def _bindings(
             )
         )
     if "analytics" in services:
-        analytics = analytics_servicer.AnalyticsServicer(authenticator, store)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,
                 analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                analytics,
+                analytics_servicer.AnalyticsServicer(authenticator, store),
             )
         )
     if "fraud" in services:
-        bindings.append(
-            ServiceBinding(
-                fraud_servicer.SERVICE_NAME,
-                fraud_pb2_grpc.add_FraudServiceServicer_to_server,
-                fraud_servicer.FraudServicer(VelocityCounter(redis_client), store),
-            )
-        )
+        if services == ("fraud",):
+            bindings.append(fraud_binding(redis_url))
+        elif fraud_target != FRAUD_OFF:
+            bindings.append(remote_health(fraud_target))
     if "fx" in services:
         rates = RateRepository(rate_provider(*fx_provider), store, redis_client)
         bindings.append(
@@ -118,7 +117,7 @@ def _bindings(
                 admin_servicer.AdminServicer(AppspaceAdmin(repository)),
             )
         )
-    return bindings, pipeline, analytics
+    return bindings, pipeline
 
 
 @contextmanager
@@ -139,23 +138,26 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
-        bindings, pipeline, analytics = _bindings(
-            services,
+        fraud_target = settings.fraud_target
+        if "fraud" in services and tuple(services) != ("fraud",) and not fraud_target:
+            fraud_target = resources.enter_context(fraud_process(redis_url))
+        bindings, pipeline = _bindings(
+            tuple(services),
             store,
-            redis_server.connect(redis_url),
+            redis_url,
             resources,
             settings.ingest_workers,
             (settings.fx_provider, settings.oxr_app_id, settings.oxr_base_url),
             settings.grpc_trusted_peers,
+            admin_token,
+            fraud_target,
         )
         bound = resources.enter_context(
             serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
         )
-        own = f"127.0.0.1:{bound}"
         if pipeline is not None:
-            pipeline.fx_target = settings.fx_target or own
-            pipeline.fraud.target = settings.fraud_target or own
+            pipeline.fx_target = settings.fx_target or f"127.0.0.1:{bound}"
+            pipeline.fraud_target = fraud_target
             pipeline.enrich = settings.enrichment
-        if analytics is not None:
-            analytics.fraud_target = settings.fraud_target or own
-        yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services))
+        yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services),
+                           fraud_target=fraud_target)

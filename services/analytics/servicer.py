@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import grpc
 
 from carthouse.auth import Authenticator, Principal
-from carthouse.errors import InvalidArgument, Unavailable, Unimplemented
+from carthouse.errors import InvalidArgument, Unimplemented
+from carthouse.money import minor_digits
 from carthouse.store import Store
-from carthouse.v1 import analytics_pb2, analytics_pb2_grpc, fraud_pb2, fraud_pb2_grpc
+from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics.date_range import DateRange, resolve
+from services.analytics.queries import fraud_events
 
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]
 SERVICE_NAME = SERVICE.full_name
-FRAUD_UNAVAILABLE = "Fraud events are unavailable right now, please retry"
 FRAUD_STATUSES = {"": 0, "all": 0, "flagged": 1, "blocked": 2}
 DEFAULT_FRAUD_PAGE, MAX_FRAUD_PAGE = 100, 1000
 
@@ -32,9 +34,6 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self._auth = authenticator
         self._store = store
         self._clock = clock
-        # FraudService's address, set once known (in the embedded mode: this server's own port).
-        self.fraud_target = ""
-        self._fraud: fraud_pb2_grpc.FraudServiceStub | None = None
 
     def _caller(self, context: grpc.ServicerContext) -> Principal:
         principal = self._auth.authenticate(context.invocation_metadata())
@@ -63,43 +62,51 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         limit = request.limit if request.HasField("limit") else DEFAULT_FRAUD_PAGE
         if limit < 1:
             raise InvalidArgument(f"limit must be a positive whole number, got {limit}")
-        try:
-            caught = self._fraud_stub().ListCaught(fraud_pb2.ListCaughtRequest(
-                appspace_id=principal.appspace.appspace_id,
-                since_ms=int(dates.since.timestamp() * 1000),
-                until_ms=int(dates.until.timestamp() * 1000),
-                severity=FRAUD_STATUSES[request.status],
-                limit=min(limit, MAX_FRAUD_PAGE),
-                page_token=request.page_token,
-            ), timeout=10)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidArgument(exc.details()) from None
-            raise Unavailable(FRAUD_UNAVAILABLE) from None
+        since = dates.since
+        if request.since:
+            since = max(since, _moment("since", request.since))
+        page = fraud_events.caught_events(
+            self._store, principal.appspace.appspace_id, since, dates.until, FRAUD_STATUSES[request.status],
+            min(limit, MAX_FRAUD_PAGE), request.page_token,
+        )
+        digits = minor_digits(principal.appspace.base_currency)
         return analytics_pb2.FraudEventsResponse(
-            events=[_fraud_event(event) for event in caught.events],
-            next_page_token=caught.next_page_token,
+            events=[_fraud_event(row, digits) for row in page.rows], next_page_token=page.next_token,
             days=dates.days,
         )
 
-    def _fraud_stub(self) -> fraud_pb2_grpc.FraudServiceStub:
-        if self._fraud is None:
-            if not self.fraud_target:
-                raise Unavailable(FRAUD_UNAVAILABLE)
-            self._fraud = fraud_pb2_grpc.FraudServiceStub(grpc.insecure_channel(self.fraud_target))
-        return self._fraud
 
-
-def _fraud_event(caught: fraud_pb2.CaughtEvent) -> analytics_pb2.FraudEvent:
+def _fraud_event(row: dict[str, Any], digits: int) -> analytics_pb2.FraudEvent:
     event = analytics_pb2.FraudEvent(
-        status=caught.status, severity=caught.severity, reasons=caught.reasons, event_type=caught.event_type,
-        timestamp=caught.timestamp, user_id=caught.user_id, anonymous_id=caught.anonymous_id,
-        transaction_id=caught.transaction_id, event_id=caught.event_id, currency=caught.currency, ip=caught.ip,
-        user_agent=caught.user_agent,
+        status="blocked" if row["severity"] == 2 else "flagged",
+        severity=row["severity"],
+        reasons=row["reasons"],
+        event_type=row["event_type"],
+        timestamp=rfc3339_ms(int(row["event_time_ms"])),
+        user_id=row["user_id"],
+        anonymous_id=row["anonymous_id"],
+        transaction_id=row["transaction_id"],
+        event_id=row["event_id"],
+        currency=row["currency"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
     )
-    if caught.HasField("revenue"):
-        event.revenue = caught.revenue
+    if row["revenue"] is not None:
+        event.revenue = float(Decimal(int(row["revenue"])).scaleb(-digits))
     return event
+
+
+def _moment(name: str, text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{name} must be an RFC 3339 time such as 2026-11-20T12:00:00Z") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def rfc3339_ms(ms: int) -> str:
+    """'2026-11-20T12:00:00.000Z'."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _not_yet(method: str) -> Callable[[Any, Any, grpc.ServicerContext], Any]:

@@ -1,153 +1,114 @@
-"""FraudService servicer: protobuf to the plain rule inputs, verdicts and audit rows back."""
+"""FraudService servicer: the request's columns to the plain rule inputs, verdicts back (only for the events
+something was found about; the rest are clean)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
 import grpc
 
-from carthouse.errors import InvalidArgument
-from carthouse.store import Store
 from carthouse.tenancy.fraud_settings import FraudSettings
-from carthouse.tenancy.repository import rfc3339
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
-from services.fraud import audit
-from services.fraud.rules import (
-    CLEAN,
-    ScoredEvent,
-    Verdict,
-    bot_rule,
-    currency_rule,
-    revenue_rule,
-    velocity_verdict,
-)
+from services.fraud.rules import ScoredEvent, Verdict, bot_rule, currency_rule, revenue_rule, velocity_verdict
 from services.fraud.velocity import VelocityCounter, VelocityUnavailable, Window
 
 SERVICE_NAME = fraud_pb2.DESCRIPTOR.services_by_name["FraudService"].full_name
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 VELOCITY_UNCHECKED = "velocity_unchecked_redis_unavailable"
+COLUMNS = ("event_types", "event_times_ms", "actors", "transaction_ids", "currencies", "revenues_minor",
+           "expected_minor", "velocity_ips", "bots", "user_agents_from_sender")
 
 
-def scored_event(checked: fraud_pb2.CheckedEvent) -> ScoredEvent:
+class BadRequest(ValueError):
+    pass
+
+
+def _columns(request: fraud_pb2.CheckRequest) -> dict[str, list]:
+    columns = {name: list(getattr(request, name)) for name in COLUMNS}
+    if len({len(values) for values in columns.values()}) != 1:
+        raise BadRequest("every column of a CheckRequest must have one entry per event")
+    return columns
+
+
+def scored_event(columns: dict[str, list], index: int) -> ScoredEvent:
+    revenue, expected = columns["revenues_minor"][index], columns["expected_minor"][index]
     return ScoredEvent(
-        event_type=checked.event_type,
-        currency=checked.currency,
-        revenue_minor=checked.revenue_minor if checked.HasField("revenue_minor") else None,
-        expected_minor=checked.expected_minor if checked.HasField("expected_minor") else None,
-        bot=checked.bot,
-        user_agent_from_sender=checked.user_agent_from_sender,
+        event_type=columns["event_types"][index],
+        currency=columns["currencies"][index],
+        revenue_minor=revenue if revenue >= 0 else None,
+        expected_minor=expected if expected >= 0 else None,
+        bot=columns["bots"][index],
+        user_agent_from_sender=columns["user_agents_from_sender"][index],
     )
 
 
-def caught_row(request: fraud_pb2.CheckRequest, checked: fraud_pb2.CheckedEvent, verdict: Verdict) -> audit.CaughtRow:
-    return audit.CaughtRow(
-        appspace_id=request.appspace_id,
-        event_time_ms=checked.event_time_ms,
-        severity=verdict.severity,
-        reasons=verdict.reasons,
-        event_type=checked.event_type,
-        user_id=checked.user_id,
-        anonymous_id=checked.anonymous_id,
-        transaction_id=checked.transaction_id,
-        event_id=checked.event_id,
-        revenue_minor=checked.revenue_minor if checked.HasField("revenue_minor") else None,
-        base_digits=request.base_digits,
-        currency=checked.currency,
-        ip=checked.ip,
-        user_agent=checked.user_agent,
-        key_kind="secret" if request.secret_key else "publishable",
-    )
+def suspects(columns: dict[str, list], settings: FraudSettings) -> list[int]:
+    """Events a per-event rule could fire on: bots, purchases (revenue), any event under a currency list."""
+    if settings.allowed_currencies:
+        return list(range(len(columns["event_types"])))
+    return [i for i, (kind, bot) in enumerate(zip(columns["event_types"], columns["bots"], strict=True))
+            if bot or kind == "purchase"]
 
 
-def caught_to_proto(row: dict) -> fraud_pb2.CaughtEvent:
-    caught = fraud_pb2.CaughtEvent(
-        status="blocked" if row["severity"] == 2 else "flagged",
-        severity=row["severity"],
-        reasons=row["reasons"],
-        event_type=row["event_type"],
-        timestamp=rfc3339(audit.clickhouse_time_ms(int(row["event_time_ms"]))),
-        caught_at=rfc3339(row["caught_at"]),
-        user_id=row["user_id"],
-        anonymous_id=row["anonymous_id"],
-        transaction_id=row["transaction_id"],
-        event_id=row["event_id"],
-        currency=row["currency"],
-        ip=row["ip"],
-        user_agent=row["user_agent"],
-        key_kind=row["key_kind"],
-    )
-    if row["revenue"] is not None:
-        caught.revenue = int(row["revenue"]) / 10 ** int(row["base_digits"])
-    return caught
+def velocity_windows(
+    appspace_id: str, columns: dict[str, list], settings: FraudSettings
+) -> list[tuple[Window, int, tuple[int, int], str]]:
+    """(window, event index, limits, reason) for every purchase: per actor per minute, per address per hour."""
+    windows = []
+    for index, kind in enumerate(columns["event_types"]):
+        if kind != "purchase":
+            continue
+        member, at = columns["transaction_ids"][index], columns["event_times_ms"][index]
+        actor, ip = columns["actors"][index], columns["velocity_ips"][index]
+        if actor:
+            windows.append((Window(f"velocity:user:{appspace_id}:{actor}", member, at, MINUTE_MS), index,
+                            settings.user_per_minute, "user_purchase_velocity"))
+        if ip:
+            windows.append((Window(f"velocity:ip:{appspace_id}:{ip}", member, at, HOUR_MS), index,
+                            settings.ip_per_hour, "ip_purchase_velocity"))
+    return windows
 
 
 class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
-    def __init__(self, velocity: VelocityCounter, store: Store) -> None:
+    def __init__(self, velocity: VelocityCounter) -> None:
         self._velocity = velocity
-        self._store = store
 
-    def Check(self, request: fraud_pb2.CheckRequest, context: grpc.ServicerContext) -> fraud_pb2.CheckResponse:
+    async def Check(
+        self, request: fraud_pb2.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> fraud_pb2.CheckResponse:
+        # A coroutine on the event loop: the work is short, and a thread hop per request would cost more.
         settings = FraudSettings.from_overrides(json.loads(request.settings_json or "{}"))
-        verdicts = []
-        for checked in request.events:
-            event = scored_event(checked)
+        try:
+            columns = _columns(request)
+        except BadRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        found: dict[int, Verdict] = {}
+        for index in suspects(columns, settings):
+            event = scored_event(columns, index)
             verdict = Verdict()
             bot_rule(event, request.secret_key, settings, verdict)
             revenue_rule(event, settings, request.base_digits, verdict)
             currency_rule(event, settings, verdict)
-            verdicts.append(verdict)
-        self._velocity_rules(request, settings, verdicts)
-        caught = [caught_row(request, checked, verdict)
-                  for checked, verdict in zip(request.events, verdicts, strict=True) if verdict.severity != CLEAN]
-        if caught:
-            audit.record(self._store, caught, int(time.time() * 1000))
-        return fraud_pb2.CheckResponse(
-            verdicts=[fraud_pb2.Verdict(severity=v.severity, reasons=v.reasons) for v in verdicts]
-        )
+            if verdict.reasons:
+                found[index] = verdict
+        self._velocity_rules(velocity_windows(request.appspace_id, columns, settings), found)
+        return fraud_pb2.CheckResponse(verdicts=[
+            fraud_pb2.Verdict(index=index, severity=v.severity, reasons=v.reasons)
+            for index, v in sorted(found.items())
+        ])
 
     def _velocity_rules(
-        self, request: fraud_pb2.CheckRequest, settings: FraudSettings, verdicts: Sequence[Verdict]
+        self, windows: Sequence[tuple[Window, int, tuple[int, int], str]], found: dict[int, Verdict]
     ) -> None:
-        """Purchases per user per minute and per client address per hour, all of the request in one call."""
-        windows: list[tuple[Window, int, tuple[int, int], str]] = []
-        for index, checked in enumerate(request.events):
-            if checked.event_type != "purchase":
-                continue
-            member, at = checked.transaction_id, checked.event_time_ms
-            user = checked.user_id or checked.anonymous_id
-            if user:
-                key = f"velocity:user:{request.appspace_id}:{user}"
-                windows.append((Window(key, member, at, MINUTE_MS), index, settings.user_per_minute,
-                                "user_purchase_velocity"))
-            if checked.velocity_ip:
-                key = f"velocity:ip:{request.appspace_id}:{checked.velocity_ip}"
-                windows.append((Window(key, member, at, HOUR_MS), index, settings.ip_per_hour,
-                                "ip_purchase_velocity"))
         if not windows:
             return
         try:
             counts = self._velocity.record_and_count([window for window, _, _, _ in windows])
         except VelocityUnavailable:
             for index in sorted({index for _, index, _, _ in windows}):
-                verdicts[index].reasons.append(VELOCITY_UNCHECKED)
+                found.setdefault(index, Verdict()).reasons.append(VELOCITY_UNCHECKED)
             return
         for (_, index, limits, reason), count in zip(windows, counts, strict=True):
-            velocity_verdict(count, limits, reason, verdicts[index])
-
-    def ListCaught(
-        self, request: fraud_pb2.ListCaughtRequest, context: grpc.ServicerContext
-    ) -> fraud_pb2.ListCaughtResponse:
-        if not 1 <= request.limit <= audit.MAX_PAGE:
-            raise InvalidArgument(f"limit must be between 1 and {audit.MAX_PAGE}")
-        if request.severity not in (0, 1, 2):
-            raise InvalidArgument("severity must be 1 (flagged), 2 (blocked) or 0 (both)")
-        try:
-            rows, next_token = audit.list_caught(
-                self._store, request.appspace_id, request.since_ms, request.until_ms, request.severity,
-                request.limit, request.page_token,
-            )
-        except audit.BadPageToken as exc:
-            raise InvalidArgument(str(exc)) from None
-        return fraud_pb2.ListCaughtResponse(events=[caught_to_proto(r) for r in rows], next_page_token=next_token)
+            if count > limits[0]:
+                velocity_verdict(count, limits, reason, found.setdefault(index, Verdict()))

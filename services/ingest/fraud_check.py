@@ -1,33 +1,38 @@
-"""Ingest's side of fraud checking: the preparation workers describe each valid event for FraudService
-(one serialized CheckRequest per ingest request); the pipeline sends it from the event loop, then drops
-blocked rows and marks flagged ones. If FraudService cannot answer, events are stored unflagged with a
-reason: fraud checking never costs an acknowledged event."""
+"""Ingest's side of fraud checking, run in the preparation workers: describe each valid event for
+FraudService, send one Check per ingest request (a blocking call is fine in a worker process; the gRPC event
+loop never waits on it), then drop blocked rows, mark flagged ones, and write both to the fraud audit. If
+FraudService cannot answer, events are stored unflagged with a reason: fraud checking never costs an
+acknowledged event."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import grpc
+import orjson
 
 from carthouse.money import minor_digits
-from carthouse.v1 import fraud_pb2
+from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
 from services.ingest.amounts import EventAmounts
 from services.ingest.enrichment import classify_user_agent
 from services.ingest.model import IncomingEvent, RequestContext
-from services.ingest.rows import StoredEvent, client_of, with_verdict
+from services.ingest.rows import EVENT_COLUMNS, StoredEvent, client_of, with_verdict
 
 log = logging.getLogger("carthouse.ingest.fraud")
 
-CHECK_METHOD = "/carthouse.v1.FraudService/Check"
 CHECK_TIMEOUT_SECONDS = 2.0
 # CARTHOUSE_FRAUD_TARGET=off: no fraud checking at all (to measure what it costs); events stored unmarked.
 FRAUD_OFF = "off"
 BLOCKED = 2
 FRAUD_UNCHECKED = "fraud_unchecked_service_unavailable"
+
+Verdicts = list[tuple[int, list[str]]]
 
 
 def _expected_minor(event: IncomingEvent, amounts: EventAmounts, currency: str) -> int | None:
@@ -46,105 +51,130 @@ def _expected_minor(event: IncomingEvent, amounts: EventAmounts, currency: str) 
     return total + shipping + (amounts.minor("tax", event.tax, currency) or 0)
 
 
-def checked_event(
-    event: IncomingEvent,
-    amounts: EventAmounts,
-    event_time: datetime,
-    request: RequestContext,
-    secret_key: bool,
-    base_currency: str,
-    enrich: bool = True,
-) -> fraud_pb2.CheckedEvent:
-    currency = event.currency or base_currency
-    ip, user_agent = client_of(event, request)
-    checked = fraud_pb2.CheckedEvent(
-        event_type=event.event_type,
-        event_time_ms=int(event_time.timestamp() * 1000),
-        user_id=event.user_id,
-        anonymous_id=event.anonymous_id,
-        transaction_id=event.transaction_id,
-        event_id=event.event_id,
-        currency=currency,
-        ip=ip,
-        # A secret-key sender is the merchant's server: only an address it passes in context is the client's.
-        velocity_ip=event.context.get("ip", "") if secret_key else ip,
-        user_agent=user_agent,
-        bot=enrich and classify_user_agent(user_agent)[0] == "bot",
-        user_agent_from_sender="user_agent" in event.context,
-    )
-    if event.revenue is not None:
-        checked.revenue_minor = amounts.minor("revenue", event.revenue, currency)  # type: ignore[assignment]
-    if event.event_type == "purchase":
-        expected = _expected_minor(event, amounts, currency)
-        if expected is not None:
-            checked.expected_minor = expected
-    return checked
-
-
-def check_request(
-    appspace_id: str, secret_key: bool, base_currency: str, settings: dict, events: Sequence[fraud_pb2.CheckedEvent]
-) -> bytes:
-    return fraud_pb2.CheckRequest(
-        appspace_id=appspace_id,
-        secret_key=secret_key,
-        events=events,
-        settings_json=json.dumps(settings),
-        base_digits=minor_digits(base_currency),
-        base_currency=base_currency,
-    ).SerializeToString()
-
-
-Verdicts = list[tuple[int, list[str]]]
-
-
-class FraudClient:
-    """Calls FraudService.Check with a request the workers already serialized (no re-encoding here)."""
+class CheckColumns:
+    """The CheckRequest of one ingest request, built column by column as events are prepared."""
 
     def __init__(self) -> None:
-        self.target = ""
-        self._channel: grpc.aio.Channel | None = None
-        self._check = None
-        self._last_warning = 0.0
+        self.event_types: list[str] = []
+        self.event_times_ms: list[int] = []
+        self.actors: list[str] = []
+        self.transaction_ids: list[str] = []
+        self.currencies: list[str] = []
+        self.revenues_minor: list[int] = []
+        self.expected_minor: list[int] = []
+        self.velocity_ips: list[str] = []
+        self.bots: list[bool] = []
+        self.user_agents_from_sender: list[bool] = []
 
-    async def check(self, serialized: bytes, expected: int) -> Verdicts | None:
-        """One verdict per event, or None when FraudService could not answer (logged)."""
-        if self.target == FRAUD_OFF:
-            return [(0, [])] * expected
-        if not self.target:
-            return None
-        if self._check is None:
-            self._channel = grpc.aio.insecure_channel(self.target)
-            self._check = self._channel.unary_unary(
-                CHECK_METHOD, request_serializer=None, response_deserializer=fraud_pb2.CheckResponse.FromString
-            )
-        try:
-            response = await self._check(serialized, timeout=CHECK_TIMEOUT_SECONDS)
-        except grpc.RpcError as exc:
-            self._warn(f"FraudService at {self.target} did not answer ({exc.code().name}: {exc.details()})")
-            return None
-        if len(response.verdicts) != expected:
-            self._warn(f"FraudService answered {len(response.verdicts)} verdicts for {expected} events")
-            return None
-        return [(v.severity, list(v.reasons)) for v in response.verdicts]
+    def __len__(self) -> int:
+        return len(self.event_types)
 
-    def _warn(self, message: str) -> None:
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning("%s; storing events unchecked", message)
+    def add(
+        self,
+        event: IncomingEvent,
+        amounts: EventAmounts,
+        event_time: datetime,
+        request: RequestContext,
+        secret_key: bool,
+        base_currency: str,
+        enrich: bool = True,
+    ) -> None:
+        currency = event.currency or base_currency
+        ip, user_agent = client_of(event, request)
+        self.event_types.append(event.event_type)
+        self.event_times_ms.append(int(event_time.timestamp() * 1000))
+        self.actors.append(event.user_id or event.anonymous_id)
+        self.transaction_ids.append(event.transaction_id)
+        self.currencies.append(currency)
+        revenue = amounts.minor("revenue", event.revenue, currency)
+        self.revenues_minor.append(-1 if revenue is None else revenue)
+        expected = _expected_minor(event, amounts, currency) if event.event_type == "purchase" else None
+        self.expected_minor.append(-1 if expected is None else expected)
+        # A secret-key sender is the merchant's server: only an address it passes in context is the client's.
+        self.velocity_ips.append(event.context.get("ip", "") if secret_key else ip)
+        self.bots.append(enrich and classify_user_agent(user_agent)[0] == "bot")
+        self.user_agents_from_sender.append("user_agent" in event.context)
 
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+    def request(self, appspace_id: str, secret_key: bool, base_currency: str, settings: dict) -> fraud_pb2.CheckRequest:
+        return fraud_pb2.CheckRequest(
+            appspace_id=appspace_id, secret_key=secret_key, settings_json=json.dumps(settings),
+            base_digits=minor_digits(base_currency), **vars(self),
+        )
 
 
-def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts | None) -> list[StoredEvent]:
-    """The rows to store: blocked ones dropped (FraudService audited them), the others marked with their
-    severity and reasons; with no verdicts, every row marked as unchecked."""
+_STUBS: dict[str, fraud_pb2_grpc.FraudServiceStub] = {}
+_last_warning = 0.0
+
+
+def check(target: str, request: fraud_pb2.CheckRequest, events: int) -> Verdicts | None:
+    """One verdict per event, or None when FraudService could not answer (logged, at most every 10 s)."""
+    if target == FRAUD_OFF:
+        return [(0, [])] * events
+    try:
+        stub = _STUBS.get(target)
+        if stub is None:
+            if not target:
+                raise ValueError("no FraudService address configured")
+            stub = _STUBS[target] = fraud_pb2_grpc.FraudServiceStub(grpc.insecure_channel(target))
+        response = stub.Check(request, timeout=CHECK_TIMEOUT_SECONDS)
+        verdicts: Verdicts = [(0, [])] * events
+        for verdict in response.verdicts:
+            verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
+    except (grpc.RpcError, ValueError, IndexError) as exc:
+        _warn(f"FraudService at {target or '(none)'} did not answer: {exc}")
+        return None
+    return verdicts
+
+
+def _warn(message: str) -> None:
+    global _last_warning
+    if time.monotonic() - _last_warning > 10:
+        _last_warning = time.monotonic()
+        log.warning("%s; storing events unchecked", message)
+
+
+_AT = {name: EVENT_COLUMNS.index(name) for name in (
+    "appspace_id", "event_time", "client_event_id", "event_type", "user_id", "anonymous_id", "transaction_id",
+    "revenue", "currency", "ip", "user_agent", "key_kind",
+)}
+AUDIT_COLUMNS = (
+    "appspace_id", "event_time", "audit_key", "caught_at", "severity", "reasons", "event_type", "user_id",
+    "anonymous_id", "transaction_id", "event_id", "revenue", "currency", "ip", "user_agent", "key_kind",
+)
+
+
+def audit_line(stored: StoredEvent, severity: int, reasons: list[str], caught_at: str) -> bytes:
+    """The fraud_events row (AUDIT_COLUMNS) of a caught event, from its events row."""
+    row = orjson.loads(stored.line)
+    value = {name: row[index] for name, index in _AT.items()}
+    if value["transaction_id"] and value["event_type"] in ("purchase", "refund"):
+        audit_key = f"{value['event_type']}:{value['transaction_id']}"
+    elif value["client_event_id"]:
+        audit_key = f"id:{value['client_event_id']}"
+    else:  # nothing identifies a re-send: a row of its own
+        audit_key = uuid.uuid4().hex
+    return orjson.dumps([
+        value["appspace_id"], value["event_time"], audit_key, caught_at, severity, reasons, value["event_type"],
+        value["user_id"], value["anonymous_id"], value["transaction_id"], value["client_event_id"],
+        value["revenue"], value["currency"], value["ip"], value["user_agent"], value["key_kind"],
+    ])
+
+
+@dataclass
+class Screened:
+    rows: list[StoredEvent] = field(default_factory=list)
+    audits: list[bytes] = field(default_factory=list)
+
+
+def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts | None, caught_at: str) -> Screened:
+    """The rows to store (blocked ones dropped, the others marked with their severity and reasons) and the
+    audit rows of flagged and blocked ones; with no verdicts, every row marked as unchecked."""
     if verdicts is None:
-        return [with_verdict(row, 0, [FRAUD_UNCHECKED]) for row in rows]
-    kept = []
+        return Screened(rows=[with_verdict(row, 0, [FRAUD_UNCHECKED]) for row in rows])
+    screened = Screened()
     for row, (severity, reasons) in zip(rows, verdicts, strict=True):
-        if severity == BLOCKED:
-            continue
-        kept.append(with_verdict(row, severity, reasons) if reasons else row)
-    return kept
+        if severity:
+            screened.audits.append(audit_line(row, severity, reasons, caught_at))
+        if severity != BLOCKED:
+            screened.rows.append(with_verdict(row, severity, reasons) if reasons else row)
+    return screened

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
-from services.ingest.fraud_check import FraudClient, apply_verdicts
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
@@ -43,8 +42,8 @@ class IngestPipeline:
         self._clock = clock
         # Set once the FxService address is known (in the embedded mode: after the server has bound its port).
         self.fx_target = ""
-        # Its target is set the same way.
-        self.fraud = FraudClient()
+        # FraudService's address, set the same way ("off": no fraud checking).
+        self.fraud_target = ""
         self.enrich = True
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
@@ -64,7 +63,7 @@ class IngestPipeline:
             raise InvalidArgument(BATCH_TOO_LARGE)
         prepared = await self._prepare(principal, payload, request, is_batch=True)
         await self._store(principal, prepared)
-        return IngestResult(accepted=len(prepared.rows), errors=prepared.errors)
+        return IngestResult(accepted=prepared.valid, errors=prepared.errors)
 
     async def _prepare(self, principal: Principal, payload: bytes, request: RequestContext, is_batch: bool) -> Prepared:
         appspace = principal.appspace
@@ -79,20 +78,20 @@ class IngestPipeline:
                 now=self._clock(),
                 request=request,
                 fx_target=self.fx_target,
+                fraud_target=self.fraud_target,
                 fraud_settings=appspace.settings.get("fraud", {}),
                 enrich=self.enrich,
+                ecommerce=appspace.plan.ecommerce,
             )
         )
 
     async def _store(self, principal: Principal, prepared: Prepared) -> None:
-        """Plan gate, quota, fraud check, write. Blocked events count against the quota like stored ones, so
-        the answers and limits a client sees do not reveal them."""
-        if not prepared.rows:
+        """Plan gate, quota, write (the workers already ran the fraud check). Blocked events count against the
+        quota like stored ones, so the answers and limits a client sees do not reveal them."""
+        if not prepared.valid:
             return
         plan = principal.appspace.plan
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
-        self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
-        verdicts = await self.fraud.check(prepared.check_request, len(prepared.rows))
-        rows = apply_verdicts(prepared.rows, verdicts)
-        await self._writer.write_async(rows)
+        self._quota.reserve(principal.appspace.appspace_id, prepared.valid, plan.monthly_events, self._clock())
+        await self._writer.write_async(prepared.rows, prepared.audits)

@@ -24,7 +24,7 @@ from carthouse.errors import Unavailable
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
 from services.ingest.amounts import EventAmounts, foreign_amounts
-from services.ingest.fraud_check import check_request, checked_event
+from services.ingest.fraud_check import CheckColumns, apply_verdicts, check
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.translate import event_from_proto
@@ -51,17 +51,22 @@ class PrepareJob:
     request: RequestContext
     # Where FxService answers (this stack's own port in the embedded mode).
     fx_target: str = ""
-    # The appspace's fraud settings overrides, passed on to FraudService.
+    # Where FraudService answers ("off": no fraud checking), and the appspace's fraud settings overrides.
+    fraud_target: str = ""
     fraud_settings: dict = field(default_factory=dict)
     enrich: bool = True
+    # False on plans without ecommerce: the request will be refused, so its events are not fraud-checked.
+    ecommerce: bool = True
 
 
 @dataclass
 class Prepared:
+    # Rows to store (fraud-blocked ones removed) and fraud audit rows (AUDIT_COLUMNS).
     rows: list[StoredEvent] = field(default_factory=list)
+    audits: list[bytes] = field(default_factory=list)
+    # Valid events, stored or blocked alike (what the client is told was accepted).
+    valid: int = 0
     errors: list[str] = field(default_factory=list)
-    # A serialized FraudService CheckRequest with one event per row, in row order.
-    check_request: bytes = b""
 
 
 def prepare(job: PrepareJob) -> Prepared:
@@ -84,12 +89,11 @@ def prepare(job: PrepareJob) -> Prepared:
     now_text = clickhouse_time(job.now)
     prepared = Prepared()
     secret_key = job.key_kind == "secret"
-    checked = []
+    checked = CheckColumns()
     for index, event, event_time in valid:
         if index in errors:
             continue
-        checked.append(checked_event(event, amounts[index], event_time, job.request, secret_key, job.base_currency,
-                                     job.enrich))
+        checked.add(event, amounts[index], event_time, job.request, secret_key, job.base_currency, job.enrich)
         prepared.rows.append(
             build_row(
                 event,
@@ -103,10 +107,12 @@ def prepare(job: PrepareJob) -> Prepared:
                 enrich=job.enrich,
             )
         )
-    if checked:
-        prepared.check_request = check_request(
-            job.appspace_id, secret_key, job.base_currency, job.fraud_settings, checked
-        )
+    prepared.valid = len(prepared.rows)
+    if checked and job.ecommerce:
+        request = checked.request(job.appspace_id, secret_key, job.base_currency, job.fraud_settings)
+        verdicts = check(job.fraud_target, request, len(checked))
+        screened = apply_verdicts(prepared.rows, verdicts, now_text)
+        prepared.rows, prepared.audits = screened.rows, screened.audits
     prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared
 

@@ -1,11 +1,12 @@
-"""SQL owned by ingest: writing events (the materialized views fan out items and properties) and the
-ClickHouse side of deduplication used when Redis is unreachable."""
+"""SQL owned by ingest: writing events (the materialized views fan out items and properties) and the fraud
+audit, and the ClickHouse side of deduplication used when Redis is unreachable."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from carthouse.store import Store
+from services.ingest.fraud_check import AUDIT_COLUMNS
 from services.ingest.rows import EVENT_COLUMNS
 
 RECENT_TRANSACTIONS = """
@@ -21,6 +22,11 @@ WHERE appspace_id = {appspace:String}
 def write_events(store: Store, lines: Sequence[bytes]) -> None:
     """One INSERT for the whole group: an event and its items/properties land together or not at all."""
     store.insert_rows("events_ingest", EVENT_COLUMNS, lines)
+
+
+def write_audits(store: Store, lines: Sequence[bytes]) -> None:
+    if lines:
+        store.insert_rows("fraud_events", AUDIT_COLUMNS, lines)
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -17,7 +17,7 @@ from carthouse.errors import Unavailable
 from carthouse.store import Store
 from services.ingest.dedup import Deduplicator
 from services.ingest.rows import StoredEvent
-from services.ingest.storage import write_events
+from services.ingest.storage import write_audits, write_events
 
 log = logging.getLogger("carthouse.ingest.writer")
 
@@ -31,11 +31,13 @@ SHUTTING_DOWN = "Ingest is shutting down; nothing was stored, please retry"
 @dataclass
 class _Pending:
     events: Sequence[StoredEvent]
+    # Fraud audit rows of the same requests (flagged and blocked events).
+    audits: Sequence[bytes]
     # Called from the writer thread with None (stored) or the error that stopped the write.
     notify: Callable[[BaseException | None], None]
 
 
-_STOP = _Pending(events=(), notify=lambda error: None)
+_STOP = _Pending(events=(), audits=(), notify=lambda error: None)
 
 
 class GroupCommitWriter:
@@ -66,10 +68,10 @@ class GroupCommitWriter:
         self._queue.put(_STOP)
         self._thread.join()
 
-    async def write_async(self, events: Sequence[StoredEvent]) -> None:
-        """Await until the events are deduplicated and durably inserted (without blocking the event loop);
-        raise if they were not."""
-        if not events:
+    async def write_async(self, events: Sequence[StoredEvent], audits: Sequence[bytes] = ()) -> None:
+        """Await until the events are deduplicated and durably inserted, with their fraud audit rows (without
+        blocking the event loop); raise if they were not."""
+        if not events and not audits:
             return
         self._check_accepting()
         loop = asyncio.get_running_loop()
@@ -83,7 +85,7 @@ class GroupCommitWriter:
             else:
                 future.set_exception(error)
 
-        self._queue.put(_Pending(events, lambda error: loop.call_soon_threadsafe(settle, error)))
+        self._queue.put(_Pending(events, audits, lambda error: loop.call_soon_threadsafe(settle, error)))
         await future
 
     def _check_accepting(self) -> None:
@@ -113,9 +115,13 @@ class GroupCommitWriter:
         if not group:
             return
         events = [event for pending in group for event in pending.events]
+        audits = [line for pending in group for line in pending.audits]
         claimed: list[str] = []
         error: BaseException | None = None
         try:
+            # The audit first: if the events' insert then fails, the retry finds the audit rows already there
+            # (a ReplacingMergeTree keyed by the event), not missing.
+            write_audits(self._store, audits)
             fresh, claimed = self._dedup.filter(events)
             write_events(self._store, [event.line for event in fresh])
             self.groups_committed += 1

@@ -1,6 +1,6 @@
-"""Fraud rules end to end: events through the REST gateway and gRPC ingest into chdb, velocity windows in a
-real redis-server, caught events in the fraud audit, settings changed with AdminService. FraudService.Check
-is also called directly for the rules' finer cases."""
+"""Fraud rules end to end: events through the REST gateway and gRPC ingest into chdb, FraudService in its
+child process with velocity windows in a real redis-server, caught events in the fraud audit, settings
+changed with AdminService. FraudService.Check is also called directly for the rules' finer cases."""
 
 from __future__ import annotations
 
@@ -40,8 +40,10 @@ def http(stack, redis_server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def fraud(channel) -> fraud_pb2_grpc.FraudServiceStub:
-    return fraud_pb2_grpc.FraudServiceStub(channel)
+def fraud(stack) -> Iterator[fraud_pb2_grpc.FraudServiceStub]:
+    # FraudService runs in a child process of the embedded stack (carthouse/fraud_process.py).
+    with grpc.insecure_channel(stack.fraud_target) as channel:
+        yield fraud_pb2_grpc.FraudServiceStub(channel)
 
 
 def headers(api_key: str, user_agent: str = IPHONE) -> dict[str, str]:
@@ -270,18 +272,30 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def checked(event_type: str = "purchase", *, transaction: str = "", user: str = "u1", at: datetime = T0,
-            velocity_ip: str = "", **fields: object) -> fraud_pb2.CheckedEvent:
-    return fraud_pb2.CheckedEvent(event_type=event_type, transaction_id=transaction or uuid.uuid4().hex,
-                                  user_id=user, event_time_ms=int(at.timestamp() * 1000), currency="USD",
-                                  velocity_ip=velocity_ip, **fields)
+            velocity_ip: str = "", revenue_minor: int = -1, expected_minor: int = -1, bot: bool = False,
+            user_agent_from_sender: bool = False) -> dict:
+    """One event's entries of the CheckRequest columns."""
+    return {"event_types": event_type, "event_times_ms": int(at.timestamp() * 1000), "actors": user,
+            "transaction_ids": transaction or uuid.uuid4().hex, "currencies": "USD", "revenues_minor": revenue_minor,
+            "expected_minor": expected_minor, "velocity_ips": velocity_ip, "bots": bot,
+            "user_agents_from_sender": user_agent_from_sender}
 
 
-def check(fraud, *events: fraud_pb2.CheckedEvent, secret: bool = False, settings: dict | None = None,
+def check(fraud, *events: dict, secret: bool = False, settings: dict | None = None,
           appspace: str = "") -> list[tuple[int, list[str]]]:
     request = fraud_pb2.CheckRequest(appspace_id=appspace or f"as_{uuid.uuid4().hex[:8]}", secret_key=secret,
-                                     events=events, settings_json=json.dumps(settings or {}), base_digits=2,
-                                     base_currency="USD")
-    return [(v.severity, list(v.reasons)) for v in fraud.Check(request).verdicts]
+                                     settings_json=json.dumps(settings or {}), base_digits=2,
+                                     **{column: [e[column] for e in events] for column in events[0]})
+    verdicts: list[tuple[int, list[str]]] = [(0, [])] * len(events)
+    for verdict in fraud.Check(request).verdicts:  # only the events something was found about
+        verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
+    return verdicts
+
+
+def test_columns_of_different_lengths_are_refused(fraud) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        fraud.Check(fraud_pb2.CheckRequest(appspace_id="as_x", event_types=["purchase"], actors=[]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_revenue_thresholds(fraud) -> None:

@@ -1,5 +1,6 @@
 -- The fraud audit: every flagged (also stored in events, marked) and blocked (stored nowhere else) event,
--- written by FraudService.Check. A re-sent event replaces its earlier row (same audit_key) instead of
+-- written by ingest in the same group commit as the events. revenue is in the appspace's base currency's
+-- minor units, like events.revenue. A re-sent event replaces its earlier row (same audit_key) instead of
 -- listing twice.
 CREATE TABLE IF NOT EXISTS fraud_events (
     appspace_id LowCardinality(String),
@@ -14,7 +15,6 @@ CREATE TABLE IF NOT EXISTS fraud_events (
     transaction_id String,
     event_id String,
     revenue Nullable(Int64),
-    base_digits UInt8,
     currency LowCardinality(String),
     ip String,
     user_agent String,

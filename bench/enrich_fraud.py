@@ -61,14 +61,14 @@ def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckReques
     for _ in range(count):
         users = [rng.randrange(50_000) for _ in range(100)]
         kinds = ["purchase" if rng.random() < 0.3 else "add_to_cart" for _ in users]
-        requests.append(fraud_pb2.CheckRequest(
+        requests.append(fraud_pb2.CheckRequest(batches=[fraud_pb2.EventBatch(
             appspace_id="as_bench", base_digits=2, event_types=kinds, event_times_ms=[now_ms] * 100,
             actors=[f"user_{u}" for u in users], transaction_ids=[uuid.uuid4().hex for _ in users],
             currencies=["USD"] * 100, revenues_minor=[4999 if k == "purchase" else -1 for k in kinds],
             expected_minor=[5872 if k == "purchase" else -1 for k in kinds],
             velocity_ips=[f"81.2.{u % 256}.9" for u in users], bots=[False] * 100,
             user_agents_from_sender=[False] * 100,
-        ))
+        )]))
     return requests
 
 

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -75,9 +76,11 @@ def fraud_process(redis_url: str, host: str = "127.0.0.1") -> Iterator[str]:
     process = context.Process(target=_serve_child, name="carthouse-fraud", daemon=True,
                               args=(redis_url, host, logging.getLogger().getEffectiveLevel(), sending))
     process.start()
-    if not receiving.poll(START_TIMEOUT_SECONDS):
-        process.kill()
-        raise RuntimeError("FraudService process did not start")
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not receiving.poll(0.1):
+        if not process.is_alive() or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"FraudService process did not start (exit code {process.exitcode})")
     target = f"{host}:{receiving.recv()}"
     log.info("FraudService runs in process %d at %s", process.pid, target)
     try:

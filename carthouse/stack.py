@@ -157,7 +157,7 @@ def running_stack(
         )
         if pipeline is not None:
             pipeline.fx_target = settings.fx_target or f"127.0.0.1:{bound}"
-            pipeline.fraud_target = fraud_target
+            pipeline.fraud.target = fraud_target
             pipeline.enrich = settings.enrichment
         yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services),
                            fraud_target=fraud_target)

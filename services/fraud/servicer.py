@@ -24,10 +24,10 @@ class BadRequest(ValueError):
     pass
 
 
-def _columns(request: fraud_pb2.CheckRequest) -> dict[str, list]:
-    columns = {name: list(getattr(request, name)) for name in COLUMNS}
+def _columns(batch: fraud_pb2.EventBatch) -> dict[str, list]:
+    columns = {name: list(getattr(batch, name)) for name in COLUMNS}
     if len({len(values) for values in columns.values()}) != 1:
-        raise BadRequest("every column of a CheckRequest must have one entry per event")
+        raise BadRequest("every column of an EventBatch must have one entry per event")
     return columns
 
 
@@ -77,38 +77,57 @@ class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
     async def Check(
         self, request: fraud_pb2.CheckRequest, context: grpc.aio.ServicerContext
     ) -> fraud_pb2.CheckResponse:
-        # A coroutine on the event loop: the work is short, and a thread hop per request would cost more.
-        settings = FraudSettings.from_overrides(json.loads(request.settings_json or "{}"))
+        # A coroutine on the event loop: the work is short, and a thread hop per call would cost more.
         try:
-            columns = _columns(request)
+            batches = [(batch, _columns(batch)) for batch in request.batches]
         except BadRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        found: dict[int, Verdict] = {}
-        for index in suspects(columns, settings):
-            event = scored_event(columns, index)
-            verdict = Verdict()
-            bot_rule(event, request.secret_key, settings, verdict)
-            revenue_rule(event, settings, request.base_digits, verdict)
-            currency_rule(event, settings, verdict)
-            if verdict.reasons:
-                found[index] = verdict
-        self._velocity_rules(velocity_windows(request.appspace_id, columns, settings), found)
-        return fraud_pb2.CheckResponse(verdicts=[
-            fraud_pb2.Verdict(index=index, severity=v.severity, reasons=v.reasons)
-            for index, v in sorted(found.items())
+        found: list[dict[int, Verdict]] = []
+        windows: list[tuple[Window, int, int, tuple[int, int], str]] = []
+        for number, (batch, columns) in enumerate(batches):
+            settings = FraudSettings.from_overrides(json.loads(batch.settings_json or "{}"))
+            found.append(per_event_rules(batch, columns, settings))
+            windows += [(window, number, index, limits, reason)
+                        for window, index, limits, reason in velocity_windows(batch.appspace_id, columns, settings)]
+        self._velocity_rules(windows, found)
+        return fraud_pb2.CheckResponse(batches=[
+            fraud_pb2.BatchVerdicts(verdicts=[
+                fraud_pb2.Verdict(index=index, severity=v.severity, reasons=v.reasons)
+                for index, v in sorted(verdicts.items())
+            ])
+            for verdicts in found
         ])
 
     def _velocity_rules(
-        self, windows: Sequence[tuple[Window, int, tuple[int, int], str]], found: dict[int, Verdict]
+        self, windows: Sequence[tuple[Window, int, int, tuple[int, int], str]], found: list[dict[int, Verdict]]
     ) -> None:
+        """Every purchase of the call in one Redis round trip."""
         if not windows:
             return
         try:
-            counts = self._velocity.record_and_count([window for window, _, _, _ in windows])
+            counts = self._velocity.record_and_count([window for window, _, _, _, _ in windows])
         except VelocityUnavailable:
-            for index in sorted({index for _, index, _, _ in windows}):
-                found.setdefault(index, Verdict()).reasons.append(VELOCITY_UNCHECKED)
+            for _, number, index, _, _ in windows:
+                verdict = found[number].setdefault(index, Verdict())
+                if VELOCITY_UNCHECKED not in verdict.reasons:
+                    verdict.reasons.append(VELOCITY_UNCHECKED)
             return
-        for (_, index, limits, reason), count in zip(windows, counts, strict=True):
+        for (_, number, index, limits, reason), count in zip(windows, counts, strict=True):
             if count > limits[0]:
-                velocity_verdict(count, limits, reason, found.setdefault(index, Verdict()))
+                velocity_verdict(count, limits, reason, found[number].setdefault(index, Verdict()))
+
+
+def per_event_rules(
+    batch: fraud_pb2.EventBatch, columns: dict[str, list], settings: FraudSettings
+) -> dict[int, Verdict]:
+    """Bot, revenue and currency rules on the events they could fire on."""
+    found: dict[int, Verdict] = {}
+    for index in suspects(columns, settings):
+        event = scored_event(columns, index)
+        verdict = Verdict()
+        bot_rule(event, batch.secret_key, settings, verdict)
+        revenue_rule(event, settings, batch.base_digits, verdict)
+        currency_rule(event, settings, verdict)
+        if verdict.reasons:
+            found[index] = verdict
+    return found

@@ -1,11 +1,11 @@
-"""Ingest's side of fraud checking, run in the preparation workers: describe each valid event for
-FraudService, send one Check per ingest request (a blocking call is fine in a worker process; the gRPC event
-loop never waits on it), then drop blocked rows, mark flagged ones, and write both to the fraud audit. If
-FraudService cannot answer, events are stored unflagged with a reason: fraud checking never costs an
-acknowledged event."""
+"""Ingest's side of fraud checking. The preparation workers describe each request's valid events for
+FraudService (a serialized EventBatch); the pipeline sends the batches of concurrent requests in one Check,
+then drops blocked rows, marks flagged ones, and has both written to the fraud audit. If FraudService cannot
+answer, events are stored unflagged with a reason: fraud checking never costs an acknowledged event."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,7 +18,7 @@ import grpc
 import orjson
 
 from carthouse.money import minor_digits
-from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
+from carthouse.v1 import fraud_pb2
 from services.ingest.amounts import EventAmounts
 from services.ingest.enrichment import classify_user_agent
 from services.ingest.model import IncomingEvent, RequestContext
@@ -26,6 +26,7 @@ from services.ingest.rows import EVENT_COLUMNS, StoredEvent, client_of, with_ver
 
 log = logging.getLogger("carthouse.ingest.fraud")
 
+CHECK_METHOD = "/carthouse.v1.FraudService/Check"
 CHECK_TIMEOUT_SECONDS = 2.0
 # CARTHOUSE_FRAUD_TARGET=off: no fraud checking at all (to measure what it costs); events stored unmarked.
 FRAUD_OFF = "off"
@@ -95,42 +96,83 @@ class CheckColumns:
         self.bots.append(enrich and classify_user_agent(user_agent)[0] == "bot")
         self.user_agents_from_sender.append("user_agent" in event.context)
 
-    def request(self, appspace_id: str, secret_key: bool, base_currency: str, settings: dict) -> fraud_pb2.CheckRequest:
-        return fraud_pb2.CheckRequest(
+    def serialized(self, appspace_id: str, secret_key: bool, base_currency: str, settings: dict) -> bytes:
+        """The serialized EventBatch."""
+        return fraud_pb2.EventBatch(
             appspace_id=appspace_id, secret_key=secret_key, settings_json=json.dumps(settings),
             base_digits=minor_digits(base_currency), **vars(self),
-        )
+        ).SerializeToString()
 
 
-_STUBS: dict[str, fraud_pb2_grpc.FraudServiceStub] = {}
-_last_warning = 0.0
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+    """A protobuf length-delimited field: serialized messages of a repeated field concatenate into their
+    parent's serialization, so gathered batches need no re-encoding."""
+    size, prefix = len(payload), bytearray([field_number << 3 | 2])
+    while size > 0x7F:
+        prefix.append(size & 0x7F | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return bytes(prefix) + payload
 
 
-def check(target: str, request: fraud_pb2.CheckRequest, events: int) -> Verdicts | None:
-    """One verdict per event, or None when FraudService could not answer (logged, at most every 10 s)."""
-    if target == FRAUD_OFF:
-        return [(0, [])] * events
-    try:
-        stub = _STUBS.get(target)
-        if stub is None:
-            if not target:
-                raise ValueError("no FraudService address configured")
-            stub = _STUBS[target] = fraud_pb2_grpc.FraudServiceStub(grpc.insecure_channel(target))
-        response = stub.Check(request, timeout=CHECK_TIMEOUT_SECONDS)
-        verdicts: Verdicts = [(0, [])] * events
-        for verdict in response.verdicts:
-            verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
-    except (grpc.RpcError, ValueError, IndexError) as exc:
-        _warn(f"FraudService at {target or '(none)'} did not answer: {exc}")
-        return None
+class FraudClient:
+    """Sends the event batches of concurrent ingest requests to FraudService.Check together: requests wait up
+    to GATHER_SECONDS for company (the group-commit writer waits longer anyway), so one call covers many."""
+
+    GATHER_SECONDS = 0.02
+
+    def __init__(self) -> None:
+        self.target = ""
+        self._call = None
+        self._waiting: list[tuple[bytes, int, asyncio.Future[Verdicts | None]]] = []
+        self._last_warning = 0.0
+
+    async def check(self, batch: bytes, events: int) -> Verdicts | None:
+        """One verdict per event of a serialized EventBatch, or None when FraudService could not answer."""
+        if self.target == FRAUD_OFF:
+            return [(0, [])] * events
+        if not self.target:
+            self._warn("no FraudService address configured")
+            return None
+        future: asyncio.Future[Verdicts | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, events, future))
+        if len(self._waiting) == 1:
+            asyncio.get_running_loop().call_later(self.GATHER_SECONDS, lambda: asyncio.ensure_future(self._send()))
+        return await future
+
+    async def _send(self) -> None:
+        gathered, self._waiting = self._waiting, []
+        if not gathered:
+            return
+        if self._call is None:
+            channel = grpc.aio.insecure_channel(self.target)
+            self._call = channel.unary_unary(CHECK_METHOD, request_serializer=None,
+                                             response_deserializer=fraud_pb2.CheckResponse.FromString)
+        payload = b"".join(_length_delimited(1, batch) for batch, _, _ in gathered)
+        try:
+            response = await self._call(payload, timeout=CHECK_TIMEOUT_SECONDS)
+            if len(response.batches) != len(gathered):
+                raise ValueError(f"{len(response.batches)} answers for {len(gathered)} batches")
+            answers = [_dense(answer, events) for answer, (_, events, _) in zip(response.batches, gathered,
+                                                                                   strict=True)]
+        except (grpc.RpcError, ValueError, IndexError) as exc:
+            self._warn(f"FraudService at {self.target} did not answer: {exc}")
+            answers = [None] * len(gathered)
+        for (_, _, future), answer in zip(gathered, answers, strict=True):
+            if not future.done():
+                future.set_result(answer)
+
+    def _warn(self, message: str) -> None:
+        if time.monotonic() - self._last_warning > 10:
+            self._last_warning = time.monotonic()
+            log.warning("%s; storing events unchecked", message)
+
+
+def _dense(answer: fraud_pb2.BatchVerdicts, events: int) -> Verdicts:
+    verdicts: Verdicts = [(0, [])] * events
+    for verdict in answer.verdicts:
+        verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
     return verdicts
-
-
-def _warn(message: str) -> None:
-    global _last_warning
-    if time.monotonic() - _last_warning > 10:
-        _last_warning = time.monotonic()
-        log.warning("%s; storing events unchecked", message)
 
 
 _AT = {name: EVENT_COLUMNS.index(name) for name in (

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
+from services.ingest.fraud_check import FraudClient, apply_verdicts
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
+from services.ingest.rows import clickhouse_time
 from services.ingest.validation import BATCH_TOO_LARGE, EVENTS_REQUIRED, MAX_BATCH
 from services.ingest.writer import GroupCommitWriter
 
@@ -42,8 +44,8 @@ class IngestPipeline:
         self._clock = clock
         # Set once the FxService address is known (in the embedded mode: after the server has bound its port).
         self.fx_target = ""
-        # FraudService's address, set the same way ("off": no fraud checking).
-        self.fraud_target = ""
+        # FraudService's address is set the same way ("off": no fraud checking).
+        self.fraud = FraudClient()
         self.enrich = True
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
@@ -63,7 +65,7 @@ class IngestPipeline:
             raise InvalidArgument(BATCH_TOO_LARGE)
         prepared = await self._prepare(principal, payload, request, is_batch=True)
         await self._store(principal, prepared)
-        return IngestResult(accepted=prepared.valid, errors=prepared.errors)
+        return IngestResult(accepted=len(prepared.rows), errors=prepared.errors)
 
     async def _prepare(self, principal: Principal, payload: bytes, request: RequestContext, is_batch: bool) -> Prepared:
         appspace = principal.appspace
@@ -78,20 +80,20 @@ class IngestPipeline:
                 now=self._clock(),
                 request=request,
                 fx_target=self.fx_target,
-                fraud_target=self.fraud_target,
                 fraud_settings=appspace.settings.get("fraud", {}),
                 enrich=self.enrich,
-                ecommerce=appspace.plan.ecommerce,
             )
         )
 
     async def _store(self, principal: Principal, prepared: Prepared) -> None:
-        """Plan gate, quota, write (the workers already ran the fraud check). Blocked events count against the
-        quota like stored ones, so the answers and limits a client sees do not reveal them."""
-        if not prepared.valid:
+        """Plan gate, quota, fraud check, write. Blocked events count against the quota like stored ones, so
+        the answers and limits a client sees do not reveal them."""
+        if not prepared.rows:
             return
         plan = principal.appspace.plan
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
-        self._quota.reserve(principal.appspace.appspace_id, prepared.valid, plan.monthly_events, self._clock())
-        await self._writer.write_async(prepared.rows, prepared.audits)
+        self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
+        verdicts = await self.fraud.check(prepared.check_batch, len(prepared.rows))
+        screened = apply_verdicts(prepared.rows, verdicts, clickhouse_time(self._clock()))
+        await self._writer.write_async(screened.rows, screened.audits)

@@ -24,7 +24,7 @@ from carthouse.errors import Unavailable
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
 from services.ingest.amounts import EventAmounts, foreign_amounts
-from services.ingest.fraud_check import CheckColumns, apply_verdicts, check
+from services.ingest.fraud_check import CheckColumns
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.translate import event_from_proto
@@ -51,22 +51,17 @@ class PrepareJob:
     request: RequestContext
     # Where FxService answers (this stack's own port in the embedded mode).
     fx_target: str = ""
-    # Where FraudService answers ("off": no fraud checking), and the appspace's fraud settings overrides.
-    fraud_target: str = ""
+    # The appspace's fraud settings overrides, passed on to FraudService.
     fraud_settings: dict = field(default_factory=dict)
     enrich: bool = True
-    # False on plans without ecommerce: the request will be refused, so its events are not fraud-checked.
-    ecommerce: bool = True
 
 
 @dataclass
 class Prepared:
-    # Rows to store (fraud-blocked ones removed) and fraud audit rows (AUDIT_COLUMNS).
     rows: list[StoredEvent] = field(default_factory=list)
-    audits: list[bytes] = field(default_factory=list)
-    # Valid events, stored or blocked alike (what the client is told was accepted).
-    valid: int = 0
     errors: list[str] = field(default_factory=list)
+    # The rows' events for FraudService: a serialized EventBatch, one event per row, in row order.
+    check_batch: bytes = b""
 
 
 def prepare(job: PrepareJob) -> Prepared:
@@ -107,12 +102,8 @@ def prepare(job: PrepareJob) -> Prepared:
                 enrich=job.enrich,
             )
         )
-    prepared.valid = len(prepared.rows)
-    if checked and job.ecommerce:
-        request = checked.request(job.appspace_id, secret_key, job.base_currency, job.fraud_settings)
-        verdicts = check(job.fraud_target, request, len(checked))
-        screened = apply_verdicts(prepared.rows, verdicts, now_text)
-        prepared.rows, prepared.audits = screened.rows, screened.audits
+    if checked:
+        prepared.check_batch = checked.serialized(job.appspace_id, secret_key, job.base_currency, job.fraud_settings)
     prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared
 

@@ -283,18 +283,19 @@ def checked(event_type: str = "purchase", *, transaction: str = "", user: str = 
 
 def check(fraud, *events: dict, secret: bool = False, settings: dict | None = None,
           appspace: str = "") -> list[tuple[int, list[str]]]:
-    request = fraud_pb2.CheckRequest(appspace_id=appspace or f"as_{uuid.uuid4().hex[:8]}", secret_key=secret,
-                                     settings_json=json.dumps(settings or {}), base_digits=2,
-                                     **{column: [e[column] for e in events] for column in events[0]})
+    batch = fraud_pb2.EventBatch(appspace_id=appspace or f"as_{uuid.uuid4().hex[:8]}", secret_key=secret,
+                                 settings_json=json.dumps(settings or {}), base_digits=2,
+                                 **{column: [e[column] for e in events] for column in events[0]})
+    (answer,) = fraud.Check(fraud_pb2.CheckRequest(batches=[batch])).batches
     verdicts: list[tuple[int, list[str]]] = [(0, [])] * len(events)
-    for verdict in fraud.Check(request).verdicts:  # only the events something was found about
+    for verdict in answer.verdicts:  # only the events something was found about
         verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
     return verdicts
 
 
 def test_columns_of_different_lengths_are_refused(fraud) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        fraud.Check(fraud_pb2.CheckRequest(appspace_id="as_x", event_types=["purchase"], actors=[]))
+        fraud.Check(fraud_pb2.CheckRequest(batches=[fraud_pb2.EventBatch(event_types=["purchase"], actors=[])]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -331,6 +332,22 @@ def test_ip_velocity_uses_the_address_ingest_chose(fraud) -> None:
                       settings=settings)[0][0] for i in range(7)]
     assert verdicts == [0, 0, 1, 1, 1, 2, 2]
     assert check(fraud, checked(user="w"), appspace=appspace, secret=True, settings=settings) == [(0, [])]
+
+
+def test_batches_of_one_call_are_judged_apart_and_share_the_velocity_windows(fraud) -> None:
+    appspace = f"as_{uuid.uuid4().hex[:8]}"
+    first = fraud_pb2.EventBatch(appspace_id=appspace, settings_json="{}", base_digits=2,
+                                 **{c: [e[c] for e in [checked(at=T0 + timedelta(seconds=i)) for i in range(4)]]
+                                    for c in checked()})
+    second = fraud_pb2.EventBatch(appspace_id=appspace, settings_json='{"revenue_ceiling": 1}', base_digits=2,
+                                  **{c: [e[c] for e in [checked(at=T0 + timedelta(seconds=9), revenue_minor=500),
+                                                        checked(at=T0 + timedelta(seconds=9), user="u2")]]
+                                     for c in checked()})
+    answers = fraud.Check(fraud_pb2.CheckRequest(batches=[first, second])).batches
+    assert [list(a.verdicts) for a in answers][0] == []
+    # u1's 5th purchase in the minute is within the limit; its 5 USD order is above this appspace's 1 USD ceiling.
+    assert [(v.index, v.severity, list(v.reasons)) for v in answers[1].verdicts] == [
+        (0, 1, ["revenue_above_ceiling"])]
 
 
 def test_unknown_bots_rule_respects_block_bots_false(fraud) -> None:

@@ -96,6 +96,10 @@ class FraudSettings:
     allowed_currencies: frozenset[str]
     block_bots: bool
 
+    def ceiling_minor(self, digits: int) -> int:
+        """The revenue ceiling in minor units of a currency with ``digits`` decimals (rounded down)."""
+        return int(self.revenue_ceiling.scaleb(digits))
+
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any]) -> FraudSettings:
         merged = effective(overrides)

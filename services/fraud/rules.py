@@ -49,7 +49,7 @@ def revenue_rule(event: ScoredEvent, settings: FraudSettings, base_digits: int, 
     revenue = event.revenue_minor
     if revenue is None or event.event_type != "purchase":
         return
-    ceiling = settings.revenue_ceiling.scaleb(base_digits)
+    ceiling = settings.ceiling_minor(base_digits)
     if revenue > ceiling * ABSURD_FACTOR:
         verdict.add(BLOCKED, "absurd_revenue")
     elif revenue > ceiling:

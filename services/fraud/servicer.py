@@ -3,6 +3,7 @@ something was found about; the rest are clean)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
@@ -18,6 +19,12 @@ MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 VELOCITY_UNCHECKED = "velocity_unchecked_redis_unavailable"
 COLUMNS = ("event_types", "event_times_ms", "actors", "transaction_ids", "currencies", "revenues_minor",
            "expected_minor", "velocity_ips", "bots", "user_agents_from_sender")
+
+
+@functools.lru_cache(maxsize=4096)
+def settings_from_json(text: str) -> FraudSettings:
+    """An appspace's settings arrive with every batch, mostly unchanged: parsed once per distinct text."""
+    return FraudSettings.from_overrides(json.loads(text or "{}"))
 
 
 class BadRequest(ValueError):
@@ -85,7 +92,7 @@ class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
         found: list[dict[int, Verdict]] = []
         windows: list[tuple[Window, int, int, tuple[int, int], str]] = []
         for number, (batch, columns) in enumerate(batches):
-            settings = FraudSettings.from_overrides(json.loads(batch.settings_json or "{}"))
+            settings = settings_from_json(batch.settings_json)
             found.append(per_event_rules(batch, columns, settings))
             windows += [(window, number, index, limits, reason)
                         for window, index, limits, reason in velocity_windows(batch.appspace_id, columns, settings)]

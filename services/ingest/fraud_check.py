@@ -117,9 +117,9 @@ def _length_delimited(field_number: int, payload: bytes) -> bytes:
 
 class FraudClient:
     """Sends the event batches of concurrent ingest requests to FraudService.Check together: requests wait up
-    to GATHER_SECONDS for company (the group-commit writer waits longer anyway), so one call covers many."""
+    to GATHER_SECONDS for company (the group-commit writer waits up to 100 ms anyway), so one call covers many."""
 
-    GATHER_SECONDS = 0.02
+    GATHER_SECONDS = 0.05
 
     def __init__(self) -> None:
         self.target = ""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -17,12 +16,15 @@ from carthouse.money import minor_digits
 from carthouse.store import Store
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics.date_range import DateRange, resolve
-from services.analytics.queries import fraud_events
+from services.analytics.numbers import money, money_ratio, percent
+from services.analytics.queries import carts, channels, fraud_events, funnel, revenue
+from services.analytics.queries.scope import scope_params
 
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]
 SERVICE_NAME = SERVICE.full_name
 FRAUD_STATUSES = {"": 0, "all": 0, "flagged": 1, "blocked": 2}
 DEFAULT_FRAUD_PAGE, MAX_FRAUD_PAGE = 100, 1000
+DEFAULT_PRODUCTS, MAX_PRODUCTS = 20, 100
 
 
 def utc_now() -> datetime:
@@ -50,6 +52,125 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             appspace_tz=appspace.timezone,
             retention_days=appspace.plan.retention_days,
             now=self._clock(),
+        )
+
+    def _scope(self, request: Any, context: grpc.ServicerContext) -> tuple[Principal, DateRange, dict[str, Any], int]:
+        """The caller, its date range, the scope parameters every query binds, and the base currency's digits."""
+        principal = self._caller(context)
+        dates = self._range(principal, request)
+        params = scope_params(principal.appspace.appspace_id, dates.since, dates.until, request.include_flagged)
+        return principal, dates, params, minor_digits(principal.appspace.base_currency)
+
+    def Overview(self, request: analytics_pb2.OverviewRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        totals = revenue.totals(self._store, params)
+        carts_judged = carts.abandonment(self._store, params, self._clock())
+        return analytics_pb2.OverviewResponse(
+            total_revenue=money(totals["purchase_revenue"], digits),
+            net_revenue=money(totals["purchase_revenue"] - totals["refund_amount"], digits),
+            total_orders=totals["orders"],
+            total_refunds=totals["refunds"],
+            refund_amount=money(totals["refund_amount"], digits),
+            avg_order_value=money_ratio(totals["purchase_revenue"], totals["orders"], digits),
+            total_items_sold=totals["items"],
+            cart_abandonment_rate=percent(carts_judged["abandoned_carts"],
+                                          carts_judged["abandoned_carts"] + carts_judged["completed_carts"]),
+            add_to_cart_rate=percent(totals["cart_actors"], totals["viewing_actors"]),
+            days=dates.days,
+        )
+
+    def RevenueTimeseries(self, request: analytics_pb2.RevenueTimeseriesRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        series = revenue.daily(self._store, params, dates.tz, dates.dates())
+        return analytics_pb2.RevenueTimeseriesResponse(
+            series=[analytics_pb2.RevenueDay(date=day, revenue=money(minor, digits), orders=orders)
+                    for day, minor, orders in series],
+            days=dates.days,
+        )
+
+    def Funnel(self, request: analytics_pb2.FunnelRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, _ = self._scope(request, context)
+        counts = funnel.step_counts(self._store, params)
+        return analytics_pb2.FunnelResponse(
+            steps=[
+                analytics_pb2.FunnelStep(name=name, count=count,
+                                         percentage=100.0 if index == 0 else percent(count, counts[index - 1]))
+                for index, (name, count) in enumerate(zip(funnel.STEPS, counts, strict=True))
+            ],
+            days=dates.days,
+        )
+
+    def TopProducts(self, request: analytics_pb2.TopProductsRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        limit = request.limit if request.HasField("limit") else DEFAULT_PRODUCTS
+        if limit < 1:
+            raise InvalidArgument(f"limit must be a positive whole number, got {limit}")
+        rows = revenue.top_products(self._store, params, min(limit, MAX_PRODUCTS))
+        return analytics_pb2.TopProductsResponse(
+            products=[analytics_pb2.ProductRevenue(item_id=r["item_id"], item_name=r["item_name"],
+                                                   revenue=money(r["revenue_minor"], digits), quantity=int(r["units"]),
+                                                   orders=int(r["order_count"])) for r in rows],
+            days=dates.days,
+        )
+
+    def RevenueByChannel(self, request: analytics_pb2.RevenueByChannelRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        return analytics_pb2.RevenueByChannelResponse(
+            channels=[analytics_pb2.ChannelRevenue(
+                campaign=r["campaign"], source=r["source"], medium=r["medium"],
+                revenue=money(r["revenue_minor"], digits),
+                orders=int(r["order_count"]), conversion_rate=percent(int(r["order_count"]), r["touched_actors"]),
+            ) for r in channels.by_channel(self._store, params)],
+            days=dates.days,
+        )
+
+    def RevenueByCoupon(self, request: analytics_pb2.RevenueByCouponRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        return analytics_pb2.RevenueByCouponResponse(
+            coupons=[analytics_pb2.CouponRevenue(
+                coupon_code=r["coupon_code"], revenue=money(r["revenue_minor"], digits), orders=int(r["order_count"]),
+                avg_discount=money_ratio(r["discount_minor"], r["order_count"], digits),
+            ) for r in revenue.by_coupon(self._store, params)],
+            days=dates.days,
+        )
+
+    def RevenueByDevice(self, request: analytics_pb2.RevenueByDeviceRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        return analytics_pb2.RevenueByDeviceResponse(
+            devices=[analytics_pb2.DeviceRevenue(device_type=key, revenue=money(minor, digits), orders=orders)
+                     for key, minor, orders in self._breakdown(params, "device_type")],
+            days=dates.days,
+        )
+
+    def RevenueByPlatform(self, request: analytics_pb2.RevenueByPlatformRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        return analytics_pb2.RevenueByPlatformResponse(
+            platforms=[analytics_pb2.PlatformRevenue(platform=key, revenue=money(minor, digits), orders=orders)
+                       for key, minor, orders in self._breakdown(params, "platform")],
+            days=dates.days,
+        )
+
+    def RevenueByCountry(self, request: analytics_pb2.RevenueByCountryRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        return analytics_pb2.RevenueByCountryResponse(
+            countries=[analytics_pb2.CountryRevenue(country=key, revenue=money(minor, digits), orders=orders)
+                       for key, minor, orders in self._breakdown(params, "country")],
+            days=dates.days,
+        )
+
+    def _breakdown(self, params: dict[str, Any], column: str) -> list[tuple[str, int, int]]:
+        rows = revenue.by_column(self._store, params, column)
+        return [(r["key"], int(r["revenue_minor"]), int(r["order_count"])) for r in rows]
+
+    def CartAbandonment(self, request: analytics_pb2.CartAbandonmentRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        judged = carts.abandonment(self._store, params, self._clock())
+        return analytics_pb2.CartAbandonmentResponse(
+            abandonment_rate=percent(judged["abandoned_carts"], judged["abandoned_carts"] + judged["completed_carts"]),
+            abandoned_carts=judged["abandoned_carts"],
+            abandoned_revenue=money(judged["abandoned_value"], digits),
+            completed_carts=judged["completed_carts"],
+            days=dates.days,
         )
 
     def FraudEvents(
@@ -92,7 +213,7 @@ def _fraud_event(row: dict[str, Any], digits: int) -> analytics_pb2.FraudEvent:
         user_agent=row["user_agent"],
     )
     if row["revenue"] is not None:
-        event.revenue = float(Decimal(int(row["revenue"])).scaleb(-digits))
+        event.revenue = money(row["revenue"], digits)
     return event
 
 

@@ -1,0 +1,68 @@
+"""Cart abandonment in one statement. A cart is a cart_id (else the actor) with an add_to_cart in the range;
+it is completed when a purchase for that cart_id or by that actor follows its first add (until now, so a cart
+bought the day after the range still counts as completed); abandoned when not completed and idle for over an
+hour; the value left in it is its adds minus its removes (price x quantity, base currency)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from carthouse.store import Store
+from services.analytics.queries.scope import ACTOR, SCOPE
+
+CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
+
+ABANDONMENT = f"""
+WITH
+carts AS (
+    SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart, any({ACTOR}) AS actor,
+           min(event_time) AS first_add, max(event_time) AS last_activity
+    FROM events
+    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
+    GROUP BY cart
+    HAVING countIf(event_type = 'add_to_cart') > 0 AND cart != ''
+),
+cart_events AS (
+    SELECT event_id, if(cart_id != '', cart_id, {ACTOR}) AS cart
+    FROM events
+    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
+),
+cart_items AS (
+    SELECT event_id, if(event_type = 'add_to_cart', 1, -1) * ifNull(price, 0) * quantity AS item_value
+    FROM event_items
+    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
+),
+cart_values AS (
+    SELECT cart_events.cart AS cart, sum(cart_items.item_value) AS value
+    FROM cart_items INNER JOIN cart_events ON cart_items.event_id = cart_events.event_id
+    GROUP BY cart
+),
+purchases AS (
+    SELECT cart_id, {ACTOR} AS actor, event_time
+    FROM events
+    WHERE appspace_id = {{appspace:String}} AND event_type = 'purchase' AND event_time >= {{since:DateTime64(3, 'UTC')}}
+),
+bought_by_cart AS (SELECT cart_id AS cart, max(event_time) AS last_purchase FROM purchases WHERE cart_id != ''
+                   GROUP BY cart),
+bought_by_actor AS (SELECT actor, max(event_time) AS last_purchase FROM purchases WHERE actor != '' GROUP BY actor),
+judged AS (
+    SELECT carts.cart AS cart,
+           greatest(bought_by_cart.last_purchase, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
+           carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
+           greatest(cart_values.value, 0) AS left_value
+    FROM carts
+    LEFT JOIN bought_by_cart ON carts.cart = bought_by_cart.cart
+    LEFT JOIN bought_by_actor ON carts.actor = bought_by_actor.actor
+    LEFT JOIN cart_values ON carts.cart = cart_values.cart
+)
+SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
+       toInt64(sumIf(left_value, NOT is_completed AND is_idle)) AS abandoned_value
+FROM judged
+SETTINGS join_use_nulls = 0
+"""
+
+
+def abandonment(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int]:
+    row = store.query(ABANDONMENT, {**params, "now": now})[0]
+    return {key: int(value) for key, value in row.items()}

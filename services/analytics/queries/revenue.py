@@ -1,0 +1,92 @@
+"""Revenue queries on events / event_items: the overview's totals, the daily series, top products and the
+breakdowns by device, platform, country and coupon. Amounts come back as exact minor units."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from carthouse.store import Store
+from services.analytics.queries.scope import ACTOR, SCOPE
+
+TOTALS = f"""
+SELECT
+    toInt64(ifNull(sumIf(revenue, event_type = 'purchase'), 0)) AS purchase_revenue,
+    countIf(event_type = 'purchase') AS orders,
+    toInt64(ifNull(sumIf(revenue, event_type = 'refund'), 0)) AS refund_amount,
+    countIf(event_type = 'refund') AS refunds,
+    uniqExactIf({ACTOR}, event_type = 'add_to_cart') AS cart_actors,
+    uniqExactIf({ACTOR}, event_type = 'view_item') AS viewing_actors
+FROM events
+WHERE {SCOPE} AND event_type IN ('purchase', 'refund', 'add_to_cart', 'view_item')
+"""
+
+ITEMS_SOLD = f"""
+SELECT toInt64(sum(quantity)) AS items FROM event_items WHERE {SCOPE} AND event_type = 'purchase'
+"""
+
+DAILY = f"""
+SELECT toString(toDate(event_time, {{tz:String}})) AS day,
+       toInt64(ifNull(sum(revenue), 0)) AS revenue_minor, count() AS order_count
+FROM events
+WHERE {SCOPE} AND event_type = 'purchase'
+GROUP BY day
+"""
+
+TOP_PRODUCTS = f"""
+SELECT item_id, argMax(item_name, event_time) AS item_name,
+       toInt64(sum(ifNull(price, 0) * quantity - discount)) AS revenue_minor,
+       toInt64(sum(quantity)) AS units, uniqExact(transaction_id) AS order_count
+FROM event_items
+WHERE {SCOPE} AND event_type = 'purchase'
+GROUP BY item_id
+ORDER BY revenue_minor DESC, item_id
+LIMIT {{limit:UInt32}}
+"""
+
+# The grouping column comes from BREAKDOWNS, never from the request.
+BY_COLUMN = """
+SELECT if({column} = '', 'unknown', {column}) AS key, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor,
+       count() AS order_count
+FROM events
+WHERE {scope} AND event_type = 'purchase'
+GROUP BY key
+ORDER BY revenue_minor DESC, key
+"""
+BREAKDOWNS = ("device_type", "platform", "country")
+
+BY_COUPON = f"""
+SELECT coupon_code, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor, count() AS order_count,
+       toInt64(sum(discount)) AS discount_minor
+FROM events
+WHERE {SCOPE} AND event_type = 'purchase' AND coupon_code != ''
+GROUP BY coupon_code
+ORDER BY revenue_minor DESC, coupon_code
+"""
+
+
+def totals(store: Store, params: dict[str, Any]) -> dict[str, int]:
+    row = store.query(TOTALS, params)[0]
+    row["items"] = int(store.scalar(ITEMS_SOLD, params) or 0)
+    return {key: int(value) for key, value in row.items()}
+
+
+def daily(store: Store, params: dict[str, Any], tz: str, days: list[date]) -> list[tuple[str, int, int]]:
+    """(ISO date, revenue, orders) for every day of the range, oldest first, zero-filled."""
+    rows = store.query(DAILY, {**params, "tz": tz})
+    found = {row["day"]: (int(row["revenue_minor"]), int(row["order_count"])) for row in rows}
+    return [(day.isoformat(), *found.get(day.isoformat(), (0, 0))) for day in days]
+
+
+def top_products(store: Store, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    return store.query(TOP_PRODUCTS, {**params, "limit": limit})
+
+
+def by_column(store: Store, params: dict[str, Any], column: str) -> list[dict[str, Any]]:
+    if column not in BREAKDOWNS:
+        raise ValueError(f"no breakdown by {column}")
+    return store.query(BY_COLUMN.format(column=column, scope=SCOPE), params)
+
+
+def by_coupon(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return store.query(BY_COUPON, params)

@@ -1,0 +1,20 @@
+"""What every analytics query shares: one appspace, a time range on the primary key, flagged events in or out.
+
+Every statement's WHERE starts with SCOPE (appspace_id and event_time lead the tables' sort keys, so a query
+reads only that appspace's parts of the range), and binds the parameters of ``scope_params``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+# Who did it: user_id, else anonymous_id, else cart_id (DESIGN.md, "Query definitions").
+ACTOR = "if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))"
+SCOPE = """appspace_id = {appspace:String}
+  AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
+  AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)"""
+
+
+def scope_params(appspace_id: str, since: datetime, until: datetime, include_flagged: bool) -> dict[str, Any]:
+    return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged}

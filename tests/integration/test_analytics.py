@@ -1,0 +1,256 @@
+"""Analytics I on a hand-built data set: every expected number below was computed by hand (the arithmetic is
+in the comments). Events go in through IngestService (secret key, explicit timestamps and context), queries
+come out through the REST gateway, as a user would call them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf import json_format
+
+from carthouse.v1 import events_pb2, ingest_pb2
+from tests.builders import key
+from tests.conftest import ShopKeys
+from tests.gateway_fixture import running_gateway
+
+API = "/v1/api/analytics/ecommerce"
+TODAY = datetime.now(UTC).date()
+B = TODAY - timedelta(days=5)  # day 0 of the data set
+MOBILE = {"device_type": "mobile", "platform": "ios", "country": "US"}
+DESKTOP = {"device_type": "desktop", "platform": "web", "country": "GB"}
+TABLET = {"device_type": "tablet", "platform": "android", "country": "DE"}
+
+
+def at(day: int, hhmm: str) -> str:
+    return f"{B + timedelta(days=day)}T{hhmm}:00Z"
+
+
+def item(sku: str, price: float, quantity: int = 1) -> dict[str, Any]:
+    return {"item_id": sku, "item_name": {"sku_1": "T-Shirt", "sku_2": "Hoodie", "sku_3": "Socks"}[sku],
+            "price": price, "quantity": quantity}
+
+
+def ev(event_type: str, actor: dict[str, str], when: str, context: dict[str, str] | None = None,
+       **fields: Any) -> events_pb2.EcommerceEvent:
+    body = {"event_type": event_type, "timestamp": when, "currency": "USD", **actor, **fields}
+    if context:
+        body["context"] = context
+    return json_format.ParseDict(body, events_pb2.EcommerceEvent())
+
+
+U1, U2, A3, U4, U5, U6 = ({"user_id": "u1"}, {"user_id": "u2"}, {"anonymous_id": "a3"}, {"user_id": "u4"},
+                          {"user_id": "u5"}, {"user_id": "u6"})
+SPRING = {"campaign": "spring", "source": "email", "medium": "newsletter"}
+RETARGET = {"utm_campaign": "retarget", "utm_source": "google", "utm_medium": "cpc"}
+
+
+def data_set() -> list[events_pb2.EcommerceEvent]:
+    recent = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        # u1 walks the whole funnel on day 0 and buys with a coupon, from an email campaign.
+        ev("view_item", U1, at(0, "10:00"), MOBILE, items=[item("sku_1", 20)]),
+        ev("add_to_cart", U1, at(0, "10:05"), MOBILE, cart_id="c1", items=[item("sku_1", 20, 2)]),
+        ev("view_cart", U1, at(0, "10:06"), MOBILE, cart_id="c1"),
+        ev("begin_checkout", U1, at(0, "10:07"), MOBILE, cart_id="c1"),
+        ev("add_payment_info", U1, at(0, "10:08"), MOBILE, cart_id="c1"),
+        ev("purchase", U1, at(0, "10:10"), MOBILE, cart_id="c1", transaction_id="o1", revenue=45.50, shipping=5.50,
+           coupon_code="SAVE10", discount=4.00, items=[item("sku_1", 20, 2)], properties=SPRING),
+        # u2 comes from a Google ad (utm_*), adds to cart, buys without cart_id and without a campaign of its own.
+        ev("view_item", U2, at(1, "08:00"), DESKTOP, items=[item("sku_2", 30)], properties=RETARGET),
+        ev("add_to_cart", U2, at(1, "09:01"), DESKTOP, cart_id="c2", items=[item("sku_2", 30)]),
+        ev("purchase", U2, at(1, "09:30"), DESKTOP, transaction_id="o2", revenue=30.00, items=[item("sku_2", 30)]),
+        # 10.00 of o1 refunded.
+        ev("refund", U1, at(2, "12:00"), MOBILE, transaction_id="o1", revenue=10.00),
+        # An anonymous cart left behind: 20 x 1 + 15 x 2 - 15 x 1 = 35.00.
+        ev("add_to_cart", A3, at(2, "10:00"), TABLET, items=[item("sku_1", 20)]),
+        ev("add_to_cart", A3, at(2, "10:05"), TABLET, items=[item("sku_3", 15, 2)]),
+        ev("remove_from_cart", A3, at(2, "10:06"), TABLET, items=[item("sku_3", 15)]),
+        # u4 adds to cart before viewing (funnel: step 1 only), then a 150,000 order: flagged (above the
+        # 100,000 ceiling), stored, excluded unless include_flagged.
+        ev("add_to_cart", U4, at(3, "10:00"), DESKTOP, cart_id="c4", items=[item("sku_2", 30)]),
+        ev("view_item", U4, at(3, "10:05"), DESKTOP, items=[item("sku_2", 30)]),
+        ev("purchase", U4, at(3, "11:00"), DESKTOP, cart_id="c4", transaction_id="o4", revenue=150000,
+           items=[item("sku_2", 30)]),
+        # 23:30 UTC on day 4 is 00:30 on day 5 in Europe/Berlin.
+        ev("purchase", U5, at(4, "23:30"), TABLET, transaction_id="o5", revenue=12.34),
+        # A cart touched ten minutes ago: neither abandoned nor completed yet.
+        ev("add_to_cart", U6, recent, MOBILE, cart_id="c6", items=[item("sku_1", 20)]),
+    ]
+
+
+@pytest.fixture(scope="module")
+def shop(ingest, new_appspace) -> ShopKeys:
+    shop = new_appspace()
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=data_set()), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (18, [])
+    other = new_appspace()  # another tenant's big order on the same days must never count
+    ingest.Batch(ingest_pb2.BatchRequest(events=[
+        ev("purchase", U1, at(0, "10:10"), MOBILE, transaction_id="o1", revenue=999, items=[item("sku_1", 999)],
+           coupon_code="SAVE10", properties=SPRING),
+        ev("add_to_cart", U2, at(1, "09:00"), DESKTOP, items=[item("sku_2", 50)]),
+    ]), metadata=key(other.secret_key))
+    return shop
+
+
+@pytest.fixture(scope="module")
+def http(stack, redis_server) -> Iterator[httpx.Client]:
+    with running_gateway(stack.target, redis_server.url, rate_limit_per_min=100_000) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+RANGE = {"start": str(B - timedelta(days=1)), "end": str(TODAY)}  # 7 days
+
+
+def get(http: httpx.Client, shop: ShopKeys, endpoint: str, **params: Any) -> dict[str, Any]:
+    response = http.get(f"{API}/{endpoint}", params={**RANGE, **params}, headers={"X-API-Key": shop.secret_key})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_overview(http, shop) -> None:
+    assert get(http, shop, "overview") == {
+        "total_revenue": 87.84,  # 45.50 + 30.00 + 12.34 (o4 flagged: excluded)
+        "net_revenue": 77.84,  # 87.84 - 10.00 refunded
+        "total_orders": 3,
+        "total_refunds": 1,
+        "refund_amount": 10.0,
+        "avg_order_value": 29.28,  # 87.84 / 3
+        "total_items_sold": 3,  # o1: 2, o2: 1 (o5 has no items)
+        "cart_abandonment_rate": 25.0,  # a3 abandoned; c1, c2, c4 completed; c6 idle < 1 h: 1 / 4
+        "add_to_cart_rate": 166.7,  # add_to_cart: u1 u2 a3 u4 u6 = 5; view_item: u1 u2 u4 = 3; 5 / 3
+        "days": 7,
+    }
+
+
+def test_overview_with_flagged_events(http, shop) -> None:
+    overview = get(http, shop, "overview", include_flagged="true")
+    assert overview["total_revenue"] == 150087.84  # 87.84 + 150,000
+    assert overview["total_orders"] == 4
+    assert overview["avg_order_value"] == 37521.96  # 150087.84 / 4
+    assert overview["total_items_sold"] == 4
+
+
+def test_timeseries_zero_filled_and_timezone(http, shop) -> None:
+    series = get(http, shop, "revenue-timeseries", start=str(B), end=str(B + timedelta(days=5)))
+    assert series == {"series": [
+        {"date": str(B), "revenue": 45.5, "orders": 1},
+        {"date": str(B + timedelta(days=1)), "revenue": 30.0, "orders": 1},
+        {"date": str(B + timedelta(days=2)), "revenue": 0.0, "orders": 0},
+        {"date": str(B + timedelta(days=3)), "revenue": 0.0, "orders": 0},
+        {"date": str(B + timedelta(days=4)), "revenue": 12.34, "orders": 1},
+        {"date": str(B + timedelta(days=5)), "revenue": 0.0, "orders": 0},
+    ], "days": 6}
+    berlin = get(http, shop, "revenue-timeseries", start=str(B), end=str(B + timedelta(days=5)), tz="Europe/Berlin")
+    assert [(d["date"], d["revenue"]) for d in berlin["series"]][4:] == [
+        (str(B + timedelta(days=4)), 0.0), (str(B + timedelta(days=5)), 12.34)]
+
+
+def test_funnel_counts_steps_in_order(http, shop) -> None:
+    # u1 reaches every step; u2 view -> add only; u4 added before viewing: step 1 only.
+    assert get(http, shop, "funnel")["steps"] == [
+        {"name": "view_item", "count": 3, "percentage": 100.0},
+        {"name": "add_to_cart", "count": 2, "percentage": 66.7},
+        {"name": "view_cart", "count": 1, "percentage": 50.0},
+        {"name": "begin_checkout", "count": 1, "percentage": 100.0},
+        {"name": "add_payment_info", "count": 1, "percentage": 100.0},
+        {"name": "purchase", "count": 1, "percentage": 100.0},
+    ]
+
+
+def test_top_products(http, shop) -> None:
+    assert get(http, shop, "top-products")["products"] == [
+        {"item_id": "sku_1", "item_name": "T-Shirt", "revenue": 40.0, "quantity": 2, "orders": 1},  # 20 x 2
+        {"item_id": "sku_2", "item_name": "Hoodie", "revenue": 30.0, "quantity": 1, "orders": 1},
+    ]
+    flagged = get(http, shop, "top-products", include_flagged="true", limit=1)["products"]
+    assert flagged == [{"item_id": "sku_2", "item_name": "Hoodie", "revenue": 60.0, "quantity": 2, "orders": 2}]
+
+
+def test_top_products_limit_rules(http, shop) -> None:
+    response = http.get(f"{API}/top-products", params={"limit": 0}, headers={"X-API-Key": shop.secret_key})
+    assert (response.status_code, response.json()) == (400, {"error": "limit must be a positive whole number, got 0"})
+    assert len(get(http, shop, "top-products", limit=1000)["products"]) == 2  # clamped to 100, two exist
+
+
+def test_breakdowns(http, shop) -> None:
+    assert get(http, shop, "revenue-by-device")["devices"] == [
+        {"device_type": "mobile", "revenue": 45.5, "orders": 1},
+        {"device_type": "desktop", "revenue": 30.0, "orders": 1},
+        {"device_type": "tablet", "revenue": 12.34, "orders": 1},
+    ]
+    assert get(http, shop, "revenue-by-platform")["platforms"] == [
+        {"platform": "ios", "revenue": 45.5, "orders": 1},
+        {"platform": "web", "revenue": 30.0, "orders": 1},
+        {"platform": "android", "revenue": 12.34, "orders": 1},
+    ]
+    assert get(http, shop, "revenue-by-country")["countries"] == [
+        {"country": "US", "revenue": 45.5, "orders": 1},
+        {"country": "GB", "revenue": 30.0, "orders": 1},
+        {"country": "DE", "revenue": 12.34, "orders": 1},
+    ]
+    # With the flagged order, desktop leads: 30.00 + 150,000.
+    assert get(http, shop, "revenue-by-device", include_flagged="true")["devices"][0] == {
+        "device_type": "desktop", "revenue": 150030.0, "orders": 2}
+    assert get(http, shop, "revenue-by-coupon") == {"coupons": [
+        {"coupon_code": "SAVE10", "revenue": 45.5, "orders": 1, "avg_discount": 4.0}], "days": 7}
+
+
+def test_revenue_by_channel(http, shop) -> None:
+    assert get(http, shop, "revenue-by-channel")["channels"] == [
+        # o1 carries its own campaign; u1 was touched by it (the purchase itself): 1 / 1.
+        {"campaign": "spring", "source": "email", "medium": "newsletter", "revenue": 45.5, "orders": 1,
+         "conversion_rate": 100.0},
+        # o2 has none: u2's last touch (the utm_* view 90 minutes earlier); u2 touched: 1 / 1.
+        {"campaign": "retarget", "source": "google", "medium": "cpc", "revenue": 30.0, "orders": 1,
+         "conversion_rate": 100.0},
+        # o5: no touch. Actors active without any touch: a3, u4, u5, u6 -> 1 / 4.
+        {"campaign": "(direct)", "source": "(direct)", "medium": "(none)", "revenue": 12.34, "orders": 1,
+         "conversion_rate": 25.0},
+    ]
+
+
+def test_cart_abandonment(http, shop) -> None:
+    assert get(http, shop, "cart-abandonment") == {
+        "abandonment_rate": 25.0, "abandoned_carts": 1, "abandoned_revenue": 35.0, "completed_carts": 3, "days": 7}
+
+
+def test_empty_appspace_is_all_zeros(http, new_appspace) -> None:
+    empty = new_appspace()
+    assert get(http, empty, "overview") == {
+        "total_revenue": 0.0, "net_revenue": 0.0, "total_orders": 0, "total_refunds": 0, "refund_amount": 0.0,
+        "avg_order_value": 0.0, "total_items_sold": 0, "cart_abandonment_rate": 0.0, "add_to_cart_rate": 0.0,
+        "days": 7}
+    assert [s["percentage"] for s in get(http, empty, "funnel")["steps"]] == [100.0, 0, 0, 0, 0, 0]
+    assert get(http, empty, "cart-abandonment") == {
+        "abandonment_rate": 0.0, "abandoned_carts": 0, "abandoned_revenue": 0.0, "completed_carts": 0, "days": 7}
+    for endpoint, field in [("top-products", "products"), ("revenue-by-channel", "channels"),
+                            ("revenue-by-device", "devices"), ("revenue-by-coupon", "coupons")]:
+        assert get(http, empty, endpoint)[field] == [], endpoint
+
+
+def test_date_range_rules(http, shop, new_appspace) -> None:
+    headers = {"X-API-Key": shop.secret_key}
+    for params, message in [
+        ({"days": 0}, "days must be a positive whole number, got 0"),
+        ({"start": str(B)}, "start and end must be given together"),
+        ({"start": str(B), "end": str(B - timedelta(days=1))}, "end must not be before start"),
+        ({"start": "yesterday", "end": str(B)}, "start must be an ISO date (YYYY-MM-DD), got 'yesterday'"),
+        ({"tz": "Mars/Olympus"}, "tz must be an IANA time zone name such as Europe/Berlin, got 'Mars/Olympus'"),
+    ]:
+        response = http.get(f"{API}/overview", params=params, headers=headers)
+        assert (response.status_code, response.json()) == (400, {"error": message}), params
+    bad = http.get(f"{API}/overview", params={"days": "abc"}, headers=headers)
+    assert bad.status_code == 400 and "days" in bad.json()["error"]
+    assert http.get(f"{API}/overview", headers=headers).json()["days"] == 30
+    # standard plan: 90 days of retention.
+    standard = new_appspace("standard")
+    assert http.get(f"{API}/overview", params={"days": 365},
+                    headers={"X-API-Key": standard.secret_key}).json()["days"] == 90
+    start = str(date.today() - timedelta(days=400))
+    assert http.get(f"{API}/overview", params={"start": start, "end": str(TODAY)},
+                    headers={"X-API-Key": standard.secret_key}).json()["days"] == 90

@@ -1,0 +1,109 @@
+"""Query latency on a generated data set (bench/generate.py): every Analytics I endpoint through REST against
+`carthouse run`, and the bare SQL of the same query (the query functions the servicer calls, straight on the
+store, before the stack starts: chdb lets one process own the data directory). p50/p95 over --runs.
+
+    .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30]
+
+Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._stack import BenchStack, machine_line  # noqa: E402
+from carthouse.config import Settings  # noqa: E402
+from carthouse.store import Store, open_store  # noqa: E402
+from services.analytics.queries import carts, channels, funnel, revenue  # noqa: E402
+from services.analytics.queries.scope import scope_params  # noqa: E402
+
+API = "/v1/api/analytics/ecommerce"
+DAYS = 30
+
+
+def bare_queries(store: Store, params: dict[str, Any], now: datetime) -> dict[str, Callable[[], Any]]:
+    days = [(now - timedelta(days=n)).date() for n in range(DAYS - 1, -1, -1)]
+    return {
+        "overview": lambda: (revenue.totals(store, params), carts.abandonment(store, params, now)),
+        "revenue-timeseries": lambda: revenue.daily(store, params, "UTC", days),
+        "funnel": lambda: funnel.step_counts(store, params),
+        "top-products": lambda: revenue.top_products(store, params, 20),
+        "revenue-by-channel": lambda: channels.by_channel(store, params),
+        "revenue-by-coupon": lambda: revenue.by_coupon(store, params),
+        "revenue-by-device": lambda: revenue.by_column(store, params, "device_type"),
+        "revenue-by-platform": lambda: revenue.by_column(store, params, "platform"),
+        "revenue-by-country": lambda: revenue.by_column(store, params, "country"),
+        "cart-abandonment": lambda: carts.abandonment(store, params, now),
+    }
+
+
+def timed(call: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """(p50, p95) in milliseconds, after one unmeasured warm-up call."""
+    call()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(round(0.95 * len(samples))) - 1)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    big = json.loads((args.data_dir / "keys.json").read_text())[0]
+    now = datetime.now(UTC)
+    today = now.date()
+    since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
+    until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
+    params = scope_params(big["appspace_id"], since, until, False)
+
+    store = open_store(Settings(data_dir=args.data_dir))
+    events = store.scalar("SELECT count() FROM events")
+    in_range = store.scalar(
+        "SELECT count() FROM events WHERE appspace_id = {a:String} AND event_time >= {s:DateTime64(3)}",
+        {"a": big["appspace_id"], "s": since})
+    print(f"{events:,} events in the store; {in_range:,} of the large appspace in the last {DAYS} days")
+    bare = {name: timed(call, args.runs) for name, call in bare_queries(store, params, now).items()}
+    store.close()
+
+    rest: dict[str, tuple[float, float]] = {}
+    with BenchStack(args.data_dir) as stack, httpx.Client(
+            base_url=f"http://127.0.0.1:{stack.http_port}", headers={"X-API-Key": big["secret_key"]}, timeout=60,
+    ) as http:
+        for name in bare:
+            def call(name: str = name) -> None:
+                response = http.get(f"{API}/{name}", params={"days": DAYS})
+                response.raise_for_status()
+            rest[name] = timed(call, args.runs)
+
+    print(f"\n{'endpoint':<22} {'REST p50':>9} {'REST p95':>9} {'SQL p50':>8} {'SQL p95':>8}  ratio  ok")
+    failed = 0
+    for name in bare:
+        ratio = rest[name][1] / bare[name][1]
+        ok = rest[name][1] <= 150 and ratio <= 1.5
+        failed += not ok
+        print(f"{name:<22} {rest[name][0]:>7.1f}ms {rest[name][1]:>7.1f}ms {bare[name][0]:>6.1f}ms "
+              f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
+    print(f"\n{args.runs} runs each, days={DAYS}, {events:,} events; {failed} endpoint(s) over target")
+    print(machine_line())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

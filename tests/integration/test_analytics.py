@@ -254,3 +254,20 @@ def test_date_range_rules(http, shop, new_appspace) -> None:
     start = str(date.today() - timedelta(days=400))
     assert http.get(f"{API}/overview", params={"start": start, "end": str(TODAY)},
                     headers={"X-API-Key": standard.secret_key}).json()["days"] == 90
+
+
+def test_multi_currency_revenue_is_summed_in_the_base_currency(ingest, store, http, new_appspace) -> None:
+    shop = new_appspace()
+    ingest.Batch(ingest_pb2.BatchRequest(events=[
+        ev("purchase", U1, at(0, "10:10"), MOBILE, transaction_id="usd", revenue=45.50),
+        ev("purchase", U2, at(0, "11:00"), DESKTOP, transaction_id="eur", revenue=100, currency="EUR"),
+    ]), metadata=key(shop.secret_key))
+    row = store.query("SELECT revenue, fx_rate FROM events WHERE appspace_id = {a:String} AND transaction_id = 'eur'",
+                      {"a": shop.appspace_id})[0]
+    # 100 EUR at that day's rate, in cents, half-even: the arithmetic FxService and ingest share.
+    from decimal import ROUND_HALF_EVEN, Decimal
+    cents = int((Decimal(100) * Decimal(str(row["fx_rate"])) * 100).quantize(Decimal(1), ROUND_HALF_EVEN))
+    assert int(row["revenue"]) == cents and cents != 10000
+    overview = get(http, shop, "overview")
+    assert overview["total_revenue"] == float(Decimal(4550 + cents) / 100)
+    assert overview["avg_order_value"] == float((Decimal(4550 + cents) / 2).quantize(Decimal(1), ROUND_HALF_EVEN) / 100)

@@ -1,7 +1,8 @@
 """Revenue by channel. A purchase's channel is the campaign/source/medium on the purchase itself, else its
-actor's last touch (an event carrying campaign or utm_campaign) within 30 days before it, else direct;
-conversion_rate = orders / actors touched by that channel in the range x 100 (for direct: actors active in
-the range without any touch). Attribution is an ASOF join in ClickHouse, not a loop in Python."""
+user's last touch (an event carrying campaign or utm_campaign) within 30 days before it, else direct;
+conversion_rate = orders / users touched by that channel in the range x 100 (for direct: actors active in
+the range without any touch). Attribution is an ASOF join in ClickHouse, not a loop in Python. Touches are
+joined by user_id (DESIGN.md): an anonymous visitor's campaign cannot follow it to a purchase."""
 
 from __future__ import annotations
 
@@ -14,37 +15,47 @@ DIRECT = ("(direct)", "(direct)", "(none)")
 LOOKBACK_DAYS = 30
 
 
-def _property(name: str) -> str:
-    return f"if(properties['{name}'] != '', properties['{name}'], properties['utm_{name}'])"
+TOUCH_KEYS = ("campaign", "utm_campaign", "source", "utm_source", "medium", "utm_medium")
 
-
-CAMPAIGN, SOURCE, MEDIUM = _property("campaign"), _property("source"), _property("medium")
+# Events that carry a campaign, read from event_properties (sorted by key: only campaign rows are read, not
+# every event's whole properties map), one row per event with its campaign, source and medium.
+TAGGED = f"""
+tagged AS (
+    SELECT event_id, any(user_id) AS user, min(event_time) AS at, any(event_type) AS kind,
+           if(anyIf(value, key = 'campaign') != '', anyIf(value, key = 'campaign'),
+              anyIf(value, key = 'utm_campaign')) AS campaign,
+           if(anyIf(value, key = 'source') != '', anyIf(value, key = 'source'), anyIf(value, key = 'utm_source'))
+               AS source,
+           if(anyIf(value, key = 'medium') != '', anyIf(value, key = 'medium'), anyIf(value, key = 'utm_medium'))
+               AS medium
+    FROM event_properties
+    WHERE appspace_id = {{{{appspace:String}}}} AND key IN {TOUCH_KEYS}
+      AND event_time >= {{{{since:DateTime64(3, 'UTC')}}}} - INTERVAL {{lookback}} DAY
+      AND event_time < {{{{until:DateTime64(3, 'UTC')}}}}
+    GROUP BY event_id
+    HAVING campaign != ''
+)"""
 
 BY_CHANNEL = f"""
 WITH
-touches AS (
-    SELECT {ACTOR} AS actor, event_time AS touched_at, {CAMPAIGN} AS campaign, {SOURCE} AS source,
-           {MEDIUM} AS medium
-    FROM events
-    WHERE appspace_id = {{appspace:String}}
-      AND event_time >= {{since:DateTime64(3, 'UTC')}} - INTERVAL {LOOKBACK_DAYS} DAY
-      AND event_time < {{until:DateTime64(3, 'UTC')}}
-      AND {CAMPAIGN} != '' AND actor != ''
-),
+{TAGGED.format(lookback=LOOKBACK_DAYS)},
+touches AS (SELECT user AS actor, at AS touched_at, campaign, source, medium FROM tagged WHERE user != ''),
+own AS (SELECT event_id, campaign, source, medium FROM tagged WHERE kind = 'purchase'),
 purchases AS (
-    SELECT {ACTOR} AS actor, event_time AS bought_at, ifNull(revenue, 0) AS revenue, {CAMPAIGN} AS own_campaign,
-           {SOURCE} AS own_source, {MEDIUM} AS own_medium
+    SELECT event_id, {ACTOR} AS actor, event_time AS bought_at, ifNull(revenue, 0) AS order_revenue
     FROM events
     WHERE {SCOPE} AND event_type = 'purchase'
 ),
 attributed AS (
-    SELECT purchases.revenue AS order_revenue,
-           purchases.own_campaign != '' AS own,
-           touches.actor != '' AND touches.touched_at >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY AS touched,
-           multiIf(own, purchases.own_campaign, touched, touches.campaign, '{DIRECT[0]}') AS channel_campaign,
-           multiIf(own, purchases.own_source, touched, touches.source, '{DIRECT[1]}') AS channel_source,
-           multiIf(own, purchases.own_medium, touched, touches.medium, '{DIRECT[2]}') AS channel_medium
+    SELECT purchases.order_revenue AS order_revenue,
+           own.campaign != '' AS is_own,
+           touches.actor != '' AND touches.touched_at >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY
+               AS is_touched,
+           multiIf(is_own, own.campaign, is_touched, touches.campaign, '{DIRECT[0]}') AS channel_campaign,
+           multiIf(is_own, own.source, is_touched, touches.source, '{DIRECT[1]}') AS channel_source,
+           multiIf(is_own, own.medium, is_touched, touches.medium, '{DIRECT[2]}') AS channel_medium
     FROM purchases
+    LEFT JOIN own ON purchases.event_id = own.event_id
     ASOF LEFT JOIN touches ON purchases.actor = touches.actor AND purchases.bought_at >= touches.touched_at
 )
 SELECT channel_campaign AS campaign, channel_source AS source, channel_medium AS medium,
@@ -55,22 +66,20 @@ ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS join_use_nulls = 0
 """
 
+# Actors a channel touched inside the range (a purchase carrying a campaign is a touch too).
 TOUCHED = f"""
-SELECT {CAMPAIGN} AS campaign, {SOURCE} AS source, {MEDIUM} AS medium, uniqExact({ACTOR}) AS actors
-FROM events
-WHERE {SCOPE} AND {CAMPAIGN} != ''
+WITH {TAGGED.format(lookback=0)}
+SELECT campaign, source, medium, uniqExact(user) AS actors
+FROM tagged
+WHERE user != ''
 GROUP BY campaign, source, medium
 """
 
 UNTOUCHED_ACTORS = f"""
-SELECT uniqExactIf(actor, touches = 0) AS actors
-FROM (
-    SELECT {ACTOR} AS actor, countIf({CAMPAIGN} != '') AS touches
-    FROM events
-    WHERE {SCOPE}
-    GROUP BY actor
-    HAVING actor != ''
-)
+WITH {TAGGED.format(lookback=0)}
+SELECT uniqExact({ACTOR}) AS actors
+FROM events
+WHERE {SCOPE} AND {ACTOR} != '' AND user_id NOT IN (SELECT user FROM tagged WHERE user != '')
 """
 
 

@@ -6,7 +6,8 @@ uses), so that the query benchmarks have something to chew on in minutes rather 
 
 Shape: one large appspace (70 % of events) among four smaller ones; 90 days; 200,000 users in the large one;
 products Zipf-like over 5,000 SKUs; funnel drop-off by event type (view_item 45 %, add_to_cart 15 %, …,
-purchase 4 %, refunds 0.3 %); USD/EUR/GBP/JPY orders converted to USD; a third of events from 20 campaigns;
+purchase 4 %, refunds 0.3 %); USD/EUR/GBP/JPY orders converted to USD; a quarter of product views are campaign
+landings (utm-tagged, 20 campaigns: 11 % of events), as campaign parameters arrive on the landing page;
 devices, platforms and 12 countries; 0.2 % of orders fraud-flagged. Writes the appspaces and a secret key
 per appspace (keys.json in the data dir) for bench/query.py. Deterministic for a given N.
 """
@@ -89,7 +90,7 @@ SELECT
     arrayMap(i -> currency, range(item_count)) AS `items.currency`,
     arrayMap(i -> '', range(item_count)) AS `items.coupon_code`,
     arrayMap(i -> toInt64(0), range(item_count)) AS `items.discount`,
-    if({r(8)} < 0.33, map('campaign', concat('campaign-', toString(cityHash64(number, 9) % 20)),
+    if(kind = 'view_item' AND {r(8)} < 0.25, map('campaign', concat('campaign-', toString(cityHash64(number, 9) % 20)),
                           'source', ['email', 'google', 'facebook', 'newsletter'][1 + cityHash64(number, 10) % 4],
                           'medium', ['email', 'cpc', 'social', 'referral'][1 + cityHash64(number, 10) % 4]),
        map()) AS properties,

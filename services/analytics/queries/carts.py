@@ -16,26 +16,18 @@ CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 ABANDONMENT = f"""
 WITH
 carts AS (
-    SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart, any({ACTOR}) AS actor,
+    SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart, any({ACTOR}) AS cart_actor,
            min(event_time) AS first_add, max(event_time) AS last_activity
     FROM events
     WHERE {SCOPE} AND event_type IN {CART_EVENTS}
     GROUP BY cart
     HAVING countIf(event_type = 'add_to_cart') > 0 AND cart != ''
 ),
-cart_events AS (
-    SELECT event_id, if(cart_id != '', cart_id, {ACTOR}) AS cart
-    FROM events
-    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
-),
-cart_items AS (
-    SELECT event_id, if(event_type = 'add_to_cart', 1, -1) * ifNull(price, 0) * quantity AS item_value
+cart_values AS (
+    SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart,
+           sum(if(event_type = 'add_to_cart', 1, -1) * ifNull(price, 0) * quantity) AS value
     FROM event_items
     WHERE {SCOPE} AND event_type IN {CART_EVENTS}
-),
-cart_values AS (
-    SELECT cart_events.cart AS cart, sum(cart_items.item_value) AS value
-    FROM cart_items INNER JOIN cart_events ON cart_items.event_id = cart_events.event_id
     GROUP BY cart
 ),
 purchases AS (
@@ -53,7 +45,7 @@ judged AS (
            greatest(cart_values.value, 0) AS left_value
     FROM carts
     LEFT JOIN bought_by_cart ON carts.cart = bought_by_cart.cart
-    LEFT JOIN bought_by_actor ON carts.actor = bought_by_actor.actor
+    LEFT JOIN bought_by_actor ON carts.cart_actor = bought_by_actor.actor
     LEFT JOIN cart_values ON carts.cart = cart_values.cart
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,

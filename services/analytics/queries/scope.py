@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-# Who did it: user_id, else anonymous_id, else cart_id (DESIGN.md, "Query definitions").
-ACTOR = "if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))"
+# Who did it: user_id, else anonymous_id, else cart_id (DESIGN.md, "Query definitions"); a column of events
+# and event_items computed when rows are written (migration 0004).
+ACTOR = "actor"
 SCOPE = """appspace_id = {appspace:String}
   AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
   AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)"""

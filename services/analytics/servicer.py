@@ -5,7 +5,7 @@ UNIMPLEMENTED (501 through the gateway) after authenticating, so nothing pretend
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import grpc
@@ -17,7 +17,7 @@ from carthouse.store import Store
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics.date_range import DateRange, resolve
 from services.analytics.numbers import money, money_ratio, percent
-from services.analytics.queries import carts, channels, fraud_events, funnel, revenue
+from services.analytics.queries import carts, channels, fraud_events, funnel, people, revenue
 from services.analytics.queries.scope import scope_params
 
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]
@@ -25,6 +25,9 @@ SERVICE_NAME = SERVICE.full_name
 FRAUD_STATUSES = {"": 0, "all": 0, "flagged": 1, "blocked": 2}
 DEFAULT_FRAUD_PAGE, MAX_FRAUD_PAGE = 100, 1000
 DEFAULT_PRODUCTS, MAX_PRODUCTS = 20, 100
+DEFAULT_JOURNEY, MAX_JOURNEY = 100, 1000
+DEFAULT_MONTHS, MAX_MONTHS = 6, 24
+REVENUE_EVENTS = {"purchase", "refund", "spend_credits"}
 
 
 def utc_now() -> datetime:
@@ -173,6 +176,47 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             days=dates.days,
         )
 
+    def UserJourney(self, request: analytics_pb2.UserJourneyRequest, context: grpc.ServicerContext) -> Any:
+        principal, dates, params, digits = self._scope(request, context)
+        if not request.user_id:
+            raise InvalidArgument("user_id is required")
+        limit = request.limit if request.HasField("limit") else DEFAULT_JOURNEY
+        if limit < 1:
+            raise InvalidArgument(f"limit must be a positive whole number, got {limit}")
+        events = people.journey(self._store, params, request.user_id, min(limit, MAX_JOURNEY))
+        return analytics_pb2.UserJourneyResponse(
+            events=[_journey_event(event, digits) for event in events], user_id=request.user_id
+        )
+
+    def Cohorts(self, request: analytics_pb2.CohortsRequest, context: grpc.ServicerContext) -> Any:
+        principal = self._caller(context)
+        months = request.months if request.HasField("months") else DEFAULT_MONTHS
+        if not 1 <= months <= MAX_MONTHS:
+            raise InvalidArgument(f"months must be between 1 and {MAX_MONTHS}, got {months}")
+        dates = self._range(principal, analytics_pb2.OverviewRequest(tz=request.tz))  # validates tz
+        this_month = dates.last.replace(day=1)
+        window = [_add_months(this_month, -n) for n in range(months)]  # newest first
+        appspace = principal.appspace
+        kept = resolve(days=appspace.plan.retention_days, start="", end="", tz=dates.tz, appspace_tz=dates.tz,
+                       retention_days=appspace.plan.retention_days, now=self._clock())
+        params = {**scope_params(appspace.appspace_id, kept.since, kept.until, request.include_flagged),
+                  "tz": dates.tz, "kept_since": kept.since}
+        users, net = people.cohorts(self._store, params, window[-1])
+        digits = minor_digits(appspace.base_currency)
+        cohorts = []
+        for month in window:
+            key = month.isoformat()
+            offsets = (this_month.year - month.year) * 12 + this_month.month - month.month
+            cohorts.append(analytics_pb2.Cohort(
+                month=key[:7], users=users.get(key, 0),
+                revenue_by_month={str(k): money(net.get(key, {}).get(k, 0), digits) for k in range(offsets + 1)},
+            ))
+        total_users = sum(users.get(m.isoformat(), 0) for m in window)
+        total_net = sum(sum(net.get(m.isoformat(), {}).values()) for m in window)
+        return analytics_pb2.CohortsResponse(
+            cohorts=cohorts, avg_ltv=money_ratio(total_net, total_users, digits), total_purchasing_users=total_users
+        )
+
     def FraudEvents(
         self, request: analytics_pb2.FraudEventsRequest, context: grpc.ServicerContext
     ) -> analytics_pb2.FraudEventsResponse:
@@ -225,9 +269,36 @@ def _moment(name: str, text: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _add_months(first_of_month: date, months: int) -> date:
+    index = first_of_month.year * 12 + first_of_month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _journey_event(event: dict[str, Any], digits: int) -> analytics_pb2.JourneyEvent:
+    message = analytics_pb2.JourneyEvent(
+        event_type=event["event_type"],
+        timestamp=rfc3339_ms(int(event["at_ms"])),
+        transaction_id=event["transaction_id"],
+        properties=event["properties"],
+        items=[_journey_item(item) for item in event["items"]],
+    )
+    if event["event_type"] in REVENUE_EVENTS and event["revenue"] is not None:
+        message.revenue = money(event["revenue"], digits)
+    return message
+
+
+def _journey_item(row: dict[str, Any]) -> analytics_pb2.JourneyItem:
+    item = analytics_pb2.JourneyItem(item_id=row["item_id"], item_name=row["item_name"], quantity=int(row["quantity"]))
+    if row["price_original"] is not None:
+        item.price = float(row["price_original"])
+    return item
+
+
 def rfc3339_ms(ms: int) -> str:
-    """'2026-11-20T12:00:00.000Z'."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """'2026-11-20T12:00:00Z', with milliseconds only when there are some ('…:00.250Z')."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
 
 
 def _not_yet(method: str) -> Callable[[Any, Any, grpc.ServicerContext], Any]:

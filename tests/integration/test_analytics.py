@@ -271,3 +271,65 @@ def test_multi_currency_revenue_is_summed_in_the_base_currency(ingest, store, ht
     overview = get(http, shop, "overview")
     assert overview["total_revenue"] == float(Decimal(4550 + cents) / 100)
     assert overview["avg_order_value"] == float((Decimal(4550 + cents) / 2).quantize(Decimal(1), ROUND_HALF_EVEN) / 100)
+
+
+def test_user_journey(http, shop) -> None:
+    journey = get(http, shop, "user-journey", user_id="u1")
+    assert journey["user_id"] == "u1"
+    assert [e["event_type"] for e in journey["events"]] == [
+        "view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase", "refund"]
+    first, purchase, refund = journey["events"][0], journey["events"][5], journey["events"][6]
+    assert first["timestamp"] == f"{B}T10:00:00Z"
+    assert first["items"] == [{"item_id": "sku_1", "item_name": "T-Shirt", "price": 20.0, "quantity": 1}]
+    assert (purchase["transaction_id"], purchase["revenue"]) == ("o1", 45.5)
+    assert purchase["properties"] == SPRING
+    assert purchase["items"] == [{"item_id": "sku_1", "item_name": "T-Shirt", "price": 20.0, "quantity": 2}]
+    assert (refund["transaction_id"], refund["revenue"], refund["items"]) == ("o1", 10.0, [])
+    assert "revenue" not in first
+    assert [e["event_type"] for e in get(http, shop, "user-journey", user_id="u1", limit=2)["events"]] == [
+        "view_item", "add_to_cart"]
+    # The date range applies: day 2 (the refund) only.
+    day2 = get(http, shop, "user-journey", user_id="u1", start=str(B + timedelta(days=2)),
+               end=str(B + timedelta(days=2)))
+    assert [e["event_type"] for e in day2["events"]] == ["refund"]
+    assert get(http, shop, "user-journey", user_id="nobody")["events"] == []
+    missing = http.get(f"{API}/user-journey", headers={"X-API-Key": shop.secret_key})
+    assert (missing.status_code, missing.json()) == (400, {"error": "user_id is required"})
+
+
+def test_cohorts_across_a_year_and_a_time_zone_boundary(ingest, http, new_appspace) -> None:
+    year = TODAY.year if TODAY.month >= 4 else TODAY.year - 1
+    dec, jan = f"{year - 1}-12", f"{year}-01"
+    shop = new_appspace("enterprise", timezone="Europe/Berlin")
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=[
+        # v1: 23:30 UTC on 31 December is 00:30 on 1 January in Berlin: a January customer there.
+        ev("purchase", {"user_id": "v1"}, f"{year - 1}-12-31T23:30:00Z", transaction_id="v1a", revenue=100),
+        ev("purchase", {"user_id": "v1"}, f"{year}-02-10T12:00:00Z", transaction_id="v1b", revenue=50),
+        ev("refund", {"user_id": "v1"}, f"{year}-03-05T12:00:00Z", transaction_id="v1b", revenue=30),
+        ev("purchase", {"user_id": "v2"}, f"{year - 1}-12-15T12:00:00Z", transaction_id="v2a", revenue=40),
+        ev("purchase", {"user_id": "v2"}, f"{year}-01-20T12:00:00Z", transaction_id="v2b", revenue=60),
+        ev("purchase", {"user_id": "v3"}, f"{year}-01-10T12:00:00Z", transaction_id="v3a", revenue=20),
+    ]), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (6, [])
+    months = (TODAY.year - year + 1) * 12 + TODAY.month - 11  # December of year - 1 .. this month, inclusive
+    berlin = get(http, shop, "cohorts", months=months)
+    assert [c["month"] for c in berlin["cohorts"]][-2:] == [jan, dec]  # newest first
+    by_month = {c["month"]: c for c in berlin["cohorts"]}
+    january, december = by_month[jan], by_month[dec]
+    assert january["users"] == 2  # v1, v3
+    assert december["users"] == 1  # v2
+    # January: 100 (v1) + 20 (v3) in month 0; v1's 50 in month 1; its 30 refund in month 2.
+    assert [january["revenue_by_month"][str(k)] for k in range(3)] == [120.0, 50.0, -30.0]
+    # December: v2's 40, then 60 in January.
+    assert [december["revenue_by_month"][str(k)] for k in range(2)] == [40.0, 60.0]
+    assert len(december["revenue_by_month"]) == months  # "0" .. up to the current month, zero-filled
+    assert {december["revenue_by_month"][str(k)] for k in range(2, months)} == {0.0}
+    assert berlin["total_purchasing_users"] == 3
+    assert berlin["avg_ltv"] == 80.0  # (120 + 50 - 30 + 40 + 60) / 3
+    # In UTC v1 is a December customer.
+    utc = {c["month"]: c for c in get(http, shop, "cohorts", months=months, tz="UTC")["cohorts"]}
+    assert (utc[dec]["users"], utc[jan]["users"]) == (2, 1)
+    assert [utc[dec]["revenue_by_month"][str(k)] for k in range(4)] == [140.0, 60.0, 50.0, -30.0]
+    for months_value, status in [(0, 400), (25, 400), (24, 200)]:
+        assert http.get(f"{API}/cohorts", params={"months": months_value},
+                        headers={"X-API-Key": shop.secret_key}).status_code == status

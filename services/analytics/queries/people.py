@@ -1,0 +1,86 @@
+"""Per-user questions: one user's journey (events oldest first, with their items) and revenue cohorts by the
+month of each user's first purchase."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from carthouse.store import Store
+from services.analytics.queries.scope import SCOPE
+
+JOURNEY = f"""
+SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties
+FROM events
+WHERE {SCOPE} AND user_id = {{user:String}}
+ORDER BY event_time, event_id
+LIMIT {{limit:UInt32}}
+"""
+
+JOURNEY_ITEMS = f"""
+SELECT event_id, item_id, item_name, price_original, quantity
+FROM event_items
+WHERE {SCOPE} AND user_id = {{user:String}} AND event_id IN {{events:Array(UUID)}}
+ORDER BY event_id, item_id
+"""
+
+
+def journey(store: Store, params: dict[str, Any], user_id: str, limit: int) -> list[dict[str, Any]]:
+    """The user's events in the range, oldest first, each with an ``items`` list (item order: by item_id)."""
+    events = store.query(JOURNEY, {**params, "user": user_id, "limit": limit})
+    if not events:
+        return []
+    items: dict[str, list[dict[str, Any]]] = {}
+    for row in store.query(JOURNEY_ITEMS, {**params, "user": user_id, "events": [e["event_id"] for e in events]}):
+        items.setdefault(row["event_id"], []).append(row)
+    for event in events:
+        event["items"] = items.get(event["event_id"], [])
+    return events
+
+
+# The month of each user's first purchase (in the range's time zone) since the oldest day kept; then each
+# cohort user's net revenue (purchases - refunds) per month.
+COHORT_USERS = """
+SELECT user_id, toStartOfMonth(min(event_time), {tz:String}) AS cohort
+FROM events
+WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND user_id != ''
+  AND event_time >= {kept_since:DateTime64(3, 'UTC')}
+  AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)
+GROUP BY user_id
+HAVING cohort >= {first_month:Date}
+"""
+
+COHORTS = f"""
+WITH cohort_users AS ({COHORT_USERS})
+SELECT toString(cohort) AS cohort_month, 'users' AS kind, 0 AS offset, count() AS amount
+FROM cohort_users
+GROUP BY cohort
+UNION ALL
+SELECT toString(cohort_users.cohort) AS cohort_month, 'net' AS kind,
+       dateDiff('month', cohort_users.cohort, toStartOfMonth(money.event_time, {{tz:String}})) AS offset,
+       toInt64(sum(if(money.event_type = 'purchase', 1, -1) * ifNull(money.revenue, 0))) AS amount
+FROM (
+    SELECT user_id, event_type, event_time, revenue
+    FROM events
+    WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund')
+      AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
+      AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
+      AND user_id IN (SELECT user_id FROM cohort_users)
+) AS money
+INNER JOIN cohort_users ON money.user_id = cohort_users.user_id
+GROUP BY cohort_month, offset
+"""
+
+
+def cohorts(
+    store: Store, params: dict[str, Any], first_month: date
+) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
+    """(users per cohort month 'YYYY-MM-01', net revenue in minor units per cohort and month offset)."""
+    users: dict[str, int] = {}
+    revenue: dict[str, dict[int, int]] = {}
+    for row in store.query(COHORTS, {**params, "first_month": first_month}):
+        if row["kind"] == "users":
+            users[row["cohort_month"]] = int(row["amount"])
+        elif int(row["offset"]) >= 0:
+            revenue.setdefault(row["cohort_month"], {})[int(row["offset"])] = int(row["amount"])
+    return users, revenue

@@ -16,8 +16,8 @@ from carthouse.money import minor_digits
 from carthouse.store import Store
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics.date_range import DateRange, resolve
-from services.analytics.numbers import money, money_ratio, percent
-from services.analytics.queries import carts, channels, fraud_events, funnel, people, revenue
+from services.analytics.numbers import money, money_ratio, percent, round_half_even
+from services.analytics.queries import attribution, carts, channels, fraud_events, funnel, people, revenue
 from services.analytics.queries.scope import scope_params
 
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]
@@ -174,6 +174,34 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             abandoned_revenue=money(judged["abandoned_value"], digits),
             completed_carts=judged["completed_carts"],
             days=dates.days,
+        )
+
+    def Attribution(self, request: analytics_pb2.AttributionRequest, context: grpc.ServicerContext) -> Any:
+        _, dates, params, digits = self._scope(request, context)
+        model = request.model or "last_click"
+        if model not in attribution.MODELS:
+            raise InvalidArgument(f"model must be one of {', '.join(attribution.MODELS)}")
+        window = request.window if request.HasField("window") else 30
+        if window not in attribution.WINDOWS:
+            raise InvalidArgument(f"window must be one of {', '.join(map(str, attribution.WINDOWS))}")
+        found = attribution.attribution(self._store, params, model, window)
+        total = int(found["all"]["revenue_minor"])
+        attributed_minor = int(found["attributed"]["revenue_minor"])
+        rows = []
+        for row in found["channels"]:
+            credit = round_half_even(row["revenue_credit"])
+            rows.append(analytics_pb2.AttributedChannel(
+                campaign=row["campaign"], source=row["source"], medium=row["medium"], revenue=money(credit, digits),
+                orders=round(float(row["order_credit"]), 2), pct_of_total=percent(credit, total),
+            ))
+        return analytics_pb2.AttributionResponse(
+            attributed=rows,
+            unattributed=analytics_pb2.Unattributed(
+                revenue=money(total - attributed_minor, digits),
+                orders=int(found["all"]["orders"]) - int(found["attributed"]["orders"]),
+            ),
+            model=model,
+            window_days=window,
         )
 
     def UserJourney(self, request: analytics_pb2.UserJourneyRequest, context: grpc.ServicerContext) -> Any:

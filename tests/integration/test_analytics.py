@@ -333,3 +333,82 @@ def test_cohorts_across_a_year_and_a_time_zone_boundary(ingest, http, new_appspa
     for months_value, status in [(0, 400), (25, 400), (24, 200)]:
         assert http.get(f"{API}/cohorts", params={"months": months_value},
                         headers={"X-API-Key": shop.secret_key}).status_code == status
+
+
+@pytest.fixture(scope="module")
+def touched_shop(ingest, new_appspace) -> ShopKeys:
+    """Purchases two days ago at noon; touches at known ages before them (campaigns alpha..delta)."""
+    shop = new_appspace()
+    bought = datetime.combine(TODAY - timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=12)
+
+    def stamp(days_before: int) -> str:
+        return (bought - timedelta(days=days_before)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def touch(user: str, campaign: str, days_before: int) -> events_pb2.EcommerceEvent:
+        return ev("view_item", {"user_id": user}, stamp(days_before), items=[item("sku_1", 20)],
+                  properties={"utm_campaign": campaign, "utm_source": f"{campaign}-src", "utm_medium": "cpc"})
+
+    def purchase(actor: dict[str, str], order: str, revenue: float) -> events_pb2.EcommerceEvent:
+        return ev("purchase", actor, stamp(0), transaction_id=order, revenue=revenue)
+
+    events = [
+        touch("w1", "alpha", 2), purchase({"user_id": "w1"}, "p1", 100),
+        touch("w2", "alpha", 14), touch("w2", "beta", 7), purchase({"user_id": "w2"}, "p2", 80),
+        touch("w3", "alpha", 21), touch("w3", "beta", 14), touch("w3", "gamma", 7), touch("w3", "delta", 0),
+        purchase({"user_id": "w3"}, "p3", 120),
+        touch("w4", "alpha", 40), purchase({"user_id": "w4"}, "p4", 50),  # outside a 30-day window
+        purchase({"user_id": "w5"}, "p5", 30),  # never touched
+        purchase({"anonymous_id": "anon"}, "p6", 20),  # no user_id: touches cannot be joined
+    ]
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (len(events), [])
+    return shop
+
+
+def attributed(http, shop, **params) -> tuple[list[tuple[str, float, float, float]], dict[str, Any]]:
+    body = get(http, shop, "attribution", start=str(TODAY - timedelta(days=29)), end=str(TODAY), **params)
+    return [(a["campaign"], a["revenue"], a["orders"], a["pct_of_total"]) for a in body["attributed"]], body
+
+
+def test_attribution_last_click(http, touched_shop) -> None:
+    rows, body = attributed(http, touched_shop)
+    # All purchases: 100 + 80 + 120 + 50 + 30 + 20 = 400. Last touches: p1 alpha, p2 beta, p3 delta.
+    assert rows == [("delta", 120.0, 1.0, 30.0), ("alpha", 100.0, 1.0, 25.0), ("beta", 80.0, 1.0, 20.0)]
+    assert body["unattributed"] == {"revenue": 100.0, "orders": 3}  # p4 (touch 40 days old), p5, p6
+    assert (body["model"], body["window_days"]) == ("last_click", 30)
+    assert sum(r[3] for r in rows) + 100.0 / 400 * 100 == 100.0
+    assert body["attributed"][0]["source"] == "delta-src" and body["attributed"][0]["medium"] == "cpc"
+
+
+def test_attribution_linear(http, touched_shop) -> None:
+    rows, _ = attributed(http, touched_shop, model="linear")
+    # p1: alpha 100; p2: 40 + 40; p3: 30 x 4.  alpha 100 + 40 + 30; beta 40 + 30.
+    assert rows == [("alpha", 170.0, 1.75, 42.5), ("beta", 70.0, 0.75, 17.5), ("delta", 30.0, 0.25, 7.5),
+                    ("gamma", 30.0, 0.25, 7.5)]
+
+
+def test_attribution_time_decay(http, touched_shop) -> None:
+    rows, _ = attributed(http, touched_shop, model="time_decay")
+    # p2: ages 14 and 7 days -> 0.25 and 0.5 -> 1/3, 2/3 of 80.  p3: 0.125, 0.25, 0.5, 1 (sum 1.875) of 120
+    # -> 8, 16, 32, 64.  alpha 100 + 26.67 + 8; beta 53.33 + 16; orders alpha 1 + 1/3 + 1/15 = 1.4.
+    assert rows == [("alpha", 134.67, 1.4, 33.7), ("beta", 69.33, 0.8, 17.3), ("delta", 64.0, 0.53, 16.0),
+                    ("gamma", 32.0, 0.27, 8.0)]
+
+
+def test_attribution_position_based(http, touched_shop) -> None:
+    rows, _ = attributed(http, touched_shop, model="position_based")
+    # p1 all alpha; p2 50/50; p3 40 % first (alpha) and last (delta) = 48 each, 20 % over beta and gamma = 12 each.
+    assert rows == [("alpha", 188.0, 1.9, 47.0), ("beta", 52.0, 0.6, 13.0), ("delta", 48.0, 0.4, 12.0),
+                    ("gamma", 12.0, 0.1, 3.0)]
+
+
+def test_attribution_window_and_bad_values(http, touched_shop) -> None:
+    rows, body = attributed(http, touched_shop, window=60)
+    assert rows[0] == ("alpha", 150.0, 2.0, 37.5)  # p4's 40-day-old touch now counts
+    assert body["unattributed"] == {"revenue": 50.0, "orders": 2}
+    headers = {"X-API-Key": touched_shop.secret_key}
+    for params, message in [({"model": "first_click"},
+                             "model must be one of last_click, linear, time_decay, position_based"),
+                            ({"window": 10}, "window must be one of 7, 14, 30, 60, 90")]:
+        response = http.get(f"{API}/attribution", params=params, headers=headers)
+        assert (response.status_code, response.json()) == (400, {"error": message})

@@ -157,7 +157,7 @@ def test_no_key_is_401(http) -> None:
     assert http.post(TRACK, json=SPEC_PURCHASE, headers=with_key("ck_sec_nope")).json() == {"error": "Invalid API key"}
 
 
-NOT_BUILT = {"attribution"}
+NOT_BUILT: set[str] = set()
 
 
 def test_query_paths_need_a_secret_key(http, shop) -> None:
@@ -178,6 +178,8 @@ def test_query_paths_need_a_secret_key(http, shop) -> None:
             assert (response.status_code, response.json()) == (400, {"error": "user_id is required"}), url
         elif name == "cohorts":
             assert response.status_code == 200 and len(response.json()["cohorts"]) == 6, url
+        elif name == "attribution":
+            assert response.status_code == 200 and response.json()["window_days"] == 30, url
         else:
             assert response.status_code == 200 and response.json()["days"] == 30, url
 

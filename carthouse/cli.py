@@ -296,6 +296,17 @@ def cmd_fraud_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_deletions_list(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
+
+    stub = analytics_pb2_grpc.AnalyticsServiceStub(grpc.insecure_channel(args.grpc))
+    metadata = [(ADMIN_TOKEN_METADATA, read_admin_token(settings)), (OPERATOR_APPSPACE_METADATA, args.appspace)]
+    response = stub.ListDeletions(analytics_pb2.ListDeletionsRequest(), metadata=metadata, timeout=30)
+    _print(response, args, lambda d: _table(
+        d.get("deletions", []), ["user_id", "status", "requested_at", "completed_at", "rows_removed"]))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -383,6 +394,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     fraud_list.add_argument("--page-token", default="", help="from the previous page's output")
     fraud_list.add_argument("--json", action="store_true", help="print machine-readable JSON")
     fraud_list.set_defaults(handler=cmd_fraud_list)
+
+    deletion = commands.add_parser("deletions", help="user deletion requests (GDPR) and their status").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    deletion_list = deletion.add_parser("list", help="an appspace's deletion requests, newest first")
+    deletion_list.add_argument("--appspace", required=True)
+    deletion_list.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    deletion_list.set_defaults(handler=cmd_deletions_list)
     return parser
 
 

@@ -24,6 +24,7 @@ from carthouse.v1 import admin_pb2_grpc, analytics_pb2_grpc, fx_pb2_grpc, ingest
 from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
+from services.analytics.deletions import DeletionWorker
 from services.fx import servicer as fx_servicer
 from services.fx.converter import FxConverter
 from services.fx.rates import rate_provider
@@ -87,11 +88,13 @@ def _bindings(
             )
         )
     if "analytics" in services:
+        deletion_worker = DeletionWorker(store, redis_client).start()
+        resources.callback(deletion_worker.stop)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,
                 analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                analytics_servicer.AnalyticsServicer(authenticator, store),
+                analytics_servicer.AnalyticsServicer(authenticator, store, deletions=deletion_worker),
             )
         )
     if "fraud" in services:

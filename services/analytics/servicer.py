@@ -14,8 +14,11 @@ from carthouse.auth import Authenticator, Principal
 from carthouse.errors import InvalidArgument, Unimplemented
 from carthouse.money import minor_digits
 from carthouse.store import Store
+from carthouse.tenancy.repository import rfc3339
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
+from services.analytics import deletions
 from services.analytics.date_range import DateRange, resolve
+from services.analytics.deletions import DeletionWorker
 from services.analytics.numbers import money, money_ratio, percent, round_half_even
 from services.analytics.queries import attribution, carts, channels, fraud_events, funnel, people, revenue
 from services.analytics.queries.scope import scope_params
@@ -35,10 +38,17 @@ def utc_now() -> datetime:
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, authenticator: Authenticator, store: Store, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        store: Store,
+        clock: Callable[[], datetime] = utc_now,
+        deletions: DeletionWorker | None = None,
+    ) -> None:
         self._auth = authenticator
         self._store = store
         self._clock = clock
+        self._deletions = deletions
 
     def _caller(self, context: grpc.ServicerContext) -> Principal:
         principal = self._auth.authenticate(context.invocation_metadata())
@@ -244,6 +254,26 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         return analytics_pb2.CohortsResponse(
             cohorts=cohorts, avg_ltv=money_ratio(total_net, total_users, digits), total_purchasing_users=total_users
         )
+
+    def DeleteUser(self, request: analytics_pb2.DeleteUserRequest, context: grpc.ServicerContext) -> Any:
+        principal = self._caller(context)
+        if not request.user_id:
+            raise InvalidArgument("user_id is required")
+        # Recorded before answering: from now on queries hide the user, and the request survives restarts.
+        deletions.record(self._store, principal.appspace.appspace_id, request.user_id, self._clock())
+        if self._deletions is not None:
+            self._deletions.wake()
+        return analytics_pb2.DeleteUserResponse(ok=True, deleted_user_id=request.user_id)
+
+    def ListDeletions(self, request: analytics_pb2.ListDeletionsRequest, context: grpc.ServicerContext) -> Any:
+        principal = self._caller(context)
+        return analytics_pb2.ListDeletionsResponse(deletions=[
+            analytics_pb2.DeletionRequest(
+                user_id=row["user_id"], requested_at=rfc3339(row["requested_at"]), status=row["status"],
+                completed_at=rfc3339(row["completed_at"] or ""), rows_removed=int(row["rows_before"]),
+            )
+            for row in deletions.list_requests(self._store, principal.appspace.appspace_id)
+        ])
 
     def FraudEvents(
         self, request: analytics_pb2.FraudEventsRequest, context: grpc.ServicerContext

@@ -139,6 +139,24 @@ def test_fraud_settings_and_fraud_list(stack: Stack) -> None:
     assert "is neither like 7d" in stack.cli("fraud", "list", "--appspace", shop, "--since", "yesterday").stderr
 
 
+def test_deletions_list(stack: Stack) -> None:
+    keys = json.loads(stack.cli("appspace", "create", "--name", "Gdpr", "--plan", "growth", "--json").stdout)
+    with grpc.insecure_channel(stack.target) as channel:
+        from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
+
+        analytics_pb2_grpc.AnalyticsServiceStub(channel).DeleteUser(
+            analytics_pb2.DeleteUserRequest(user_id="gone"), metadata=key(keys["secret_key"]))
+    deadline = time.monotonic() + 60
+    while True:
+        listed = json.loads(stack.cli("deletions", "list", "--appspace", keys["appspace_id"], "--json").stdout)
+        if listed["deletions"][0]["status"] == "done":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert listed["deletions"][0]["user_id"] == "gone"
+    assert "gone" in stack.cli("deletions", "list", "--appspace", keys["appspace_id"]).stdout
+
+
 def test_health_command_reports_serving(stack: Stack) -> None:
     result = stack.cli("health", "--service", "carthouse.v1.IngestService")
     assert (result.returncode, result.stdout.strip()) == (0, "SERVING")

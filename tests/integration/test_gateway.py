@@ -157,9 +157,6 @@ def test_no_key_is_401(http) -> None:
     assert http.post(TRACK, json=SPEC_PURCHASE, headers=with_key("ck_sec_nope")).json() == {"error": "Invalid API key"}
 
 
-NOT_BUILT: set[str] = set()
-
-
 def test_query_paths_need_a_secret_key(http, shop) -> None:
     for verb, path in sorted(spec_routes() | EXTRA_ROUTES):
         if verb == "POST":
@@ -168,12 +165,13 @@ def test_query_paths_need_a_secret_key(http, shop) -> None:
         response = http.request(verb, url, headers=with_key(shop.publishable_key))
         assert (response.status_code, response.json()) == (403, {"error": "Secret key required"}), url
         assert http.request(verb, url).status_code == 401
-        # With a secret key the request reaches the service: answered, or (issue 7's endpoints, not built yet)
-        # a plain "not implemented yet".
+        # With a secret key the request reaches the service and is answered.
         response = http.request(verb, url, headers=with_key(shop.secret_key))
         name = path.rsplit("/", 1)[-1]
-        if name in NOT_BUILT or "{user_id}" in path:
-            assert response.status_code == 501 and response.json()["error"].endswith("is not implemented yet"), url
+        if "{user_id}" in path:
+            assert (response.status_code, response.json()) == (200, {"ok": True, "deleted_user_id": "user_123"})
+        elif name == "deletions":
+            assert response.status_code == 200 and "deletions" in response.json(), url
         elif name == "user-journey":
             assert (response.status_code, response.json()) == (400, {"error": "user_id is required"}), url
         elif name == "cohorts":

@@ -79,18 +79,17 @@ def test_keys_are_listed_without_secrets(new_appspace) -> None:
     assert all(not k.revoked_at for k in keys)
 
 
-def test_analytics_authenticates_then_answers_unimplemented_until_built(channel, new_appspace) -> None:
-    # User deletion lands with issue 7; until then it says so plainly after authenticating.
+def test_analytics_authenticates_before_anything_else(channel, new_appspace) -> None:
     shop = new_appspace()
     stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
     cases = [
         ((), grpc.StatusCode.UNAUTHENTICATED, "API key required"),
         (key(shop.publishable_key), grpc.StatusCode.PERMISSION_DENIED, "Secret key required"),
-        (key(shop.secret_key), grpc.StatusCode.UNIMPLEMENTED, "DeleteUser is not implemented yet"),
+        (key(shop.secret_key), grpc.StatusCode.INVALID_ARGUMENT, "user_id is required"),
     ]
     for metadata, code, message in cases:
         with pytest.raises(grpc.RpcError) as caught:
-            stub.DeleteUser(analytics_pb2.DeleteUserRequest(user_id="u1"), metadata=metadata)
+            stub.DeleteUser(analytics_pb2.DeleteUserRequest(), metadata=metadata)
         assert (caught.value.code(), caught.value.details()) == (code, message)
 
 

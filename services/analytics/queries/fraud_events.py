@@ -9,6 +9,7 @@ from datetime import datetime
 
 from carthouse.errors import InvalidArgument
 from carthouse.store import Store
+from services.analytics.deletions import PENDING_USERS
 
 LIST_CAUGHT = """
 SELECT toUnixTimestamp64Milli(event_time) AS event_time_ms, audit_key, severity, reasons, event_type, user_id,
@@ -17,6 +18,7 @@ FROM fraud_events FINAL
 WHERE appspace_id = {appspace:String}
   AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
   AND ({severity:UInt8} = 0 OR severity = {severity:UInt8})
+  AND """ + PENDING_USERS + """
   AND (event_time, audit_key) < (fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC'), {after_key:String})
 ORDER BY event_time DESC, audit_key DESC
 LIMIT {limit:UInt32}

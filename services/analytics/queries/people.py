@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from carthouse.store import Store
+from services.analytics.deletions import PENDING_USERS
 from services.analytics.queries.scope import SCOPE
 
 JOURNEY = f"""
@@ -46,6 +47,7 @@ FROM events
 WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND user_id != ''
   AND event_time >= {kept_since:DateTime64(3, 'UTC')}
   AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)
+  AND """ + PENDING_USERS + """
 GROUP BY user_id
 HAVING cohort >= {first_month:Date}
 """

@@ -1,4 +1,5 @@
-"""What every analytics query shares: one appspace, a time range on the primary key, flagged events in or out.
+"""What every analytics query shares: one appspace, a time range on the primary key, flagged events in or out,
+and users whose deletion is pending left out.
 
 Every statement's WHERE starts with SCOPE (appspace_id and event_time lead the tables' sort keys, so a query
 reads only that appspace's parts of the range), and binds the parameters of ``scope_params``.
@@ -9,12 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.analytics.deletions import PENDING_USERS
+
 # Who did it: user_id, else anonymous_id, else cart_id (DESIGN.md, "Query definitions"); a column of events
 # and event_items computed when rows are written (migration 0004).
 ACTOR = "actor"
-SCOPE = """appspace_id = {appspace:String}
-  AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
-  AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)"""
+SCOPE = f"""appspace_id = {{appspace:String}}
+  AND event_time >= {{since:DateTime64(3, 'UTC')}} AND event_time < {{until:DateTime64(3, 'UTC')}}
+  AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
+  AND {PENDING_USERS}"""
 
 
 def scope_params(appspace_id: str, since: datetime, until: datetime, include_flagged: bool) -> dict[str, Any]:

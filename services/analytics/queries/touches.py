@@ -4,6 +4,8 @@ event's whole properties map. Shared by revenue-by-channel and attribution."""
 
 from __future__ import annotations
 
+from services.analytics.deletions import PENDING_USERS
+
 TOUCH_KEYS = ("campaign", "utm_campaign", "source", "utm_source", "medium", "utm_medium")
 
 # Events that carry a campaign, read from event_properties (sorted by key: only campaign rows are read, not
@@ -21,6 +23,7 @@ tagged AS (
     WHERE appspace_id = {{{{appspace:String}}}} AND key IN {TOUCH_KEYS}
       AND event_time >= {{{{since:DateTime64(3, 'UTC')}}}} - INTERVAL {{lookback}} DAY
       AND event_time < {{{{until:DateTime64(3, 'UTC')}}}}
+      AND {PENDING_USERS.replace("{", "{{").replace("}", "}}")}
     GROUP BY event_id
     HAVING campaign != ''
 )"""

@@ -1,0 +1,137 @@
+"""GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
+physically remove the user's rows from events, event_items, event_properties and fraud_events, plus the
+user's Redis keys. Queries hide a user as soon as the request is recorded (PENDING_USERS in every scope).
+
+A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
+mutations for a user whose rows are already gone changes nothing. One thread per AnalyticsService process
+polls for pending requests; with several replicas each may process the same request, which is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from carthouse.store import Store
+
+log = logging.getLogger("carthouse.analytics.deletions")
+
+PENDING, DONE = "pending", "done"
+TABLES = ("events", "event_items", "event_properties", "fraud_events")
+POLL_SECONDS = 2.0
+
+# Users of the appspace whose deletion is recorded but not finished: every query leaves them out.
+PENDING_USERS = """user_id NOT IN (
+    SELECT user_id FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending')"""
+
+RECORD = """
+INSERT INTO deletion_requests (appspace_id, user_id, requested_at, status, completed_at, rows_before, updated_at)
+VALUES ({appspace:String}, {user:String}, {now:DateTime64(3, 'UTC')}, 'pending', NULL, 0, {now:DateTime64(3, 'UTC')})
+"""
+
+LIST = """
+SELECT appspace_id, user_id, toString(requested_at) AS requested_at, status,
+       toString(completed_at) AS completed_at, rows_before
+FROM deletion_requests FINAL
+WHERE ({appspace:String} = '' OR appspace_id = {appspace:String})
+ORDER BY requested_at DESC
+LIMIT 1000
+"""
+
+PENDING_REQUESTS = """
+SELECT appspace_id, user_id, requested_at FROM deletion_requests FINAL WHERE status = 'pending'
+ORDER BY requested_at
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def record(store: Store, appspace_id: str, user_id: str, now: datetime) -> None:
+    store.execute(RECORD, {"appspace": appspace_id, "user": user_id, "now": now})
+
+
+def list_requests(store: Store, appspace_id: str = "") -> list[dict[str, Any]]:
+    return store.query(LIST, {"appspace": appspace_id})
+
+
+def delete_user(store: Store, redis_client: redis.Redis | None, appspace_id: str, user_id: str) -> int:
+    """Remove every row of the user in the appspace (waiting for the mutations), and its Redis keys; answers
+    how many rows there were."""
+    params = {"appspace": appspace_id, "user": user_id}
+    where = "appspace_id = {appspace:String} AND user_id = {user:String}"
+    before = sum(int(store.scalar(f"SELECT count() FROM {table} WHERE {where}", params)) for table in TABLES)
+    for table in TABLES:
+        # A mutation rewrites the affected parts without the rows: the data leaves the disk, not just the view.
+        store.execute(f"ALTER TABLE {table} DELETE WHERE {where} SETTINGS mutations_sync = 2", params)
+    if redis_client is not None:
+        try:
+            redis_client.delete(f"velocity:user:{appspace_id}:{user_id}")
+        except redis.RedisError as exc:
+            log.warning("could not remove Redis keys of a deleted user (they expire in 2 days): %s", exc)
+    return before
+
+
+def mark_done(store: Store, request: dict[str, Any], rows_before: int, now: datetime) -> None:
+    store.execute(
+        "INSERT INTO deletion_requests (appspace_id, user_id, requested_at, status, completed_at, rows_before,"
+        " updated_at) VALUES ({appspace:String}, {user:String}, {requested:DateTime64(3, 'UTC')}, 'done',"
+        " {now:DateTime64(3, 'UTC')}, {rows:UInt64}, {now:DateTime64(3, 'UTC')})",
+        {"appspace": request["appspace_id"], "user": request["user_id"], "requested": request["requested_at"],
+         "now": now, "rows": rows_before},
+    )
+
+
+class DeletionWorker:
+    """Processes pending deletion requests until stopped."""
+
+    def __init__(self, store: Store, redis_client: redis.Redis | None, poll_seconds: float = POLL_SECONDS) -> None:
+        self._store = store
+        self._redis = redis_client
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deletions", daemon=True)
+
+    def start(self) -> DeletionWorker:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+
+    def run_once(self) -> int:
+        """Process every pending request; answers how many were completed."""
+        done = 0
+        for request in self._store.query(PENDING_REQUESTS):
+            if self._stop.is_set():
+                break
+            rows = delete_user(self._store, self._redis, request["appspace_id"], request["user_id"])
+            # A newer request for the same user (recorded meanwhile) keeps it pending: only this one is done.
+            latest = self._store.scalar(
+                "SELECT toString(max(requested_at)) FROM deletion_requests WHERE appspace_id = {a:String}"
+                " AND user_id = {u:String}", {"a": request["appspace_id"], "u": request["user_id"]})
+            if latest == request["requested_at"]:
+                mark_done(self._store, request, rows, utc_now())
+            log.info("deleted user %s of %s: %d rows removed", request["user_id"], request["appspace_id"], rows)
+            done += 1
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the request stays pending and is retried on the next round
+                log.exception("deletion round failed; retrying")
+            self._wake.wait(self._poll)
+            self._wake.clear()

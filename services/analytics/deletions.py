@@ -1,5 +1,5 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
-physically remove the user's rows from events, event_items, event_properties and fraud_events, plus the
+physically remove the user's rows from events, event_items, event_properties, touches and fraud_events, plus the
 user's Redis keys. Queries hide a user as soon as the request is recorded (PENDING_USERS in every scope).
 
 A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
@@ -21,7 +21,7 @@ from carthouse.store import Store
 log = logging.getLogger("carthouse.analytics.deletions")
 
 PENDING, DONE = "pending", "done"
-TABLES = ("events", "event_items", "event_properties", "fraud_events")
+TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches")
 POLL_SECONDS = 2.0
 
 # Users of the appspace whose deletion is recorded but not finished: every query leaves them out.

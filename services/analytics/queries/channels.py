@@ -19,7 +19,7 @@ LOOKBACK_DAYS = 30
 BY_CHANNEL = f"""
 WITH
 {TAGGED.format(lookback=LOOKBACK_DAYS)},
-touches AS (SELECT user AS actor, at AS touched_at, campaign, source, medium FROM tagged WHERE user != ''),
+user_touches AS (SELECT user AS actor, at AS touched_at, campaign, source, medium FROM tagged WHERE user != ''),
 own AS (SELECT event_id, campaign, source, medium FROM tagged WHERE kind = 'purchase'),
 purchases AS (
     SELECT event_id, {ACTOR} AS actor, event_time AS bought_at, ifNull(revenue, 0) AS order_revenue
@@ -29,14 +29,16 @@ purchases AS (
 attributed AS (
     SELECT purchases.order_revenue AS order_revenue,
            own.campaign != '' AS is_own,
-           touches.actor != '' AND touches.touched_at >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY
+           user_touches.actor != ''
+               AND user_touches.touched_at >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY
                AS is_touched,
-           multiIf(is_own, own.campaign, is_touched, touches.campaign, '{DIRECT[0]}') AS channel_campaign,
-           multiIf(is_own, own.source, is_touched, touches.source, '{DIRECT[1]}') AS channel_source,
-           multiIf(is_own, own.medium, is_touched, touches.medium, '{DIRECT[2]}') AS channel_medium
+           multiIf(is_own, own.campaign, is_touched, user_touches.campaign, '{DIRECT[0]}') AS channel_campaign,
+           multiIf(is_own, own.source, is_touched, user_touches.source, '{DIRECT[1]}') AS channel_source,
+           multiIf(is_own, own.medium, is_touched, user_touches.medium, '{DIRECT[2]}') AS channel_medium
     FROM purchases
     LEFT JOIN own ON purchases.event_id = own.event_id
-    ASOF LEFT JOIN touches ON purchases.actor = touches.actor AND purchases.bought_at >= touches.touched_at
+    ASOF LEFT JOIN user_touches
+        ON purchases.actor = user_touches.actor AND purchases.bought_at >= user_touches.touched_at
 )
 SELECT channel_campaign AS campaign, channel_source AS source, channel_medium AS medium,
        toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count

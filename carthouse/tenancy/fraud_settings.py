@@ -113,6 +113,12 @@ class FraudSettings:
         )
 
 
+def could_fire(event_type: str, bot: bool, settings: FraudSettings) -> bool:
+    """Whether any rule could catch this event: bots (when blocked), purchases (revenue and velocity), and
+    every event when the appspace restricts currencies. Ingest sends FraudService only these."""
+    return bool(settings.allowed_currencies) or (bot and settings.block_bots) or event_type == "purchase"
+
+
 def effective(overrides: dict[str, Any]) -> dict[str, Any]:
     """Defaults with an appspace's overrides applied (unknown keys ignored)."""
     return {**DEFAULTS, **{k: v for k, v in overrides.items() if k in DEFAULTS}}

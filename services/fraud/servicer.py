@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from carthouse.tenancy.fraud_settings import FraudSettings
+from carthouse.tenancy.fraud_settings import FraudSettings, could_fire
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc
 from services.fraud.rules import ScoredEvent, Verdict, bot_rule, currency_rule, revenue_rule, velocity_verdict
 from services.fraud.velocity import VelocityCounter, VelocityUnavailable, Window
@@ -51,11 +51,9 @@ def scored_event(columns: dict[str, list], index: int) -> ScoredEvent:
 
 
 def suspects(columns: dict[str, list], settings: FraudSettings) -> list[int]:
-    """Events a per-event rule could fire on: bots, purchases (revenue), any event under a currency list."""
-    if settings.allowed_currencies:
-        return list(range(len(columns["event_types"])))
+    """Events a per-event rule could fire on (ingest already sends little else)."""
     return [i for i, (kind, bot) in enumerate(zip(columns["event_types"], columns["bots"], strict=True))
-            if bot or kind == "purchase"]
+            if could_fire(kind, bot, settings)]
 
 
 def velocity_windows(

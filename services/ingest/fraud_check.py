@@ -18,6 +18,7 @@ import grpc
 import orjson
 
 from carthouse.money import minor_digits
+from carthouse.tenancy.fraud_settings import FraudSettings, could_fire
 from carthouse.v1 import fraud_pb2
 from services.ingest.amounts import EventAmounts
 from services.ingest.enrichment import classify_user_agent
@@ -52,10 +53,18 @@ def _expected_minor(event: IncomingEvent, amounts: EventAmounts, currency: str) 
     return total + shipping + (amounts.minor("tax", event.tax, currency) or 0)
 
 
-class CheckColumns:
-    """The CheckRequest of one ingest request, built column by column as events are prepared."""
+COLUMNS = ("event_types", "event_times_ms", "actors", "transaction_ids", "currencies", "revenues_minor",
+           "expected_minor", "velocity_ips", "bots", "user_agents_from_sender")
 
-    def __init__(self) -> None:
+
+class CheckColumns:
+    """The EventBatch of one ingest request, built column by column as events are prepared. Only events a rule
+    could catch go in (``could_fire``: purchases, bots, or all under a currency list); ``rows`` says which row
+    each one is."""
+
+    def __init__(self, settings: FraudSettings) -> None:
+        self._settings = settings
+        self.rows: list[int] = []
         self.event_types: list[str] = []
         self.event_times_ms: list[int] = []
         self.actors: list[str] = []
@@ -72,6 +81,7 @@ class CheckColumns:
 
     def add(
         self,
+        row: int,
         event: IncomingEvent,
         amounts: EventAmounts,
         event_time: datetime,
@@ -80,8 +90,12 @@ class CheckColumns:
         base_currency: str,
         enrich: bool = True,
     ) -> None:
-        currency = event.currency or base_currency
         ip, user_agent = client_of(event, request)
+        bot = enrich and classify_user_agent(user_agent)[0] == "bot"
+        if not could_fire(event.event_type, bot, self._settings):
+            return
+        currency = event.currency or base_currency
+        self.rows.append(row)
         self.event_types.append(event.event_type)
         self.event_times_ms.append(int(event_time.timestamp() * 1000))
         self.actors.append(event.user_id or event.anonymous_id)
@@ -93,14 +107,14 @@ class CheckColumns:
         self.expected_minor.append(-1 if expected is None else expected)
         # A secret-key sender is the merchant's server: only an address it passes in context is the client's.
         self.velocity_ips.append(event.context.get("ip", "") if secret_key else ip)
-        self.bots.append(enrich and classify_user_agent(user_agent)[0] == "bot")
+        self.bots.append(bot)
         self.user_agents_from_sender.append("user_agent" in event.context)
 
     def serialized(self, appspace_id: str, secret_key: bool, base_currency: str, settings: dict) -> bytes:
         """The serialized EventBatch."""
         return fraud_pb2.EventBatch(
             appspace_id=appspace_id, secret_key=secret_key, settings_json=json.dumps(settings),
-            base_digits=minor_digits(base_currency), **vars(self),
+            base_digits=minor_digits(base_currency), **{name: getattr(self, name) for name in COLUMNS},
         ).SerializeToString()
 
 
@@ -208,11 +222,18 @@ class Screened:
     audits: list[bytes] = field(default_factory=list)
 
 
-def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts | None, caught_at: str) -> Screened:
+def per_row(rows: int, checked_rows: Sequence[int], found: Verdicts | None) -> Verdicts:
+    """FraudService's verdicts (for the checked rows only) spread over all rows; rows nothing could catch are
+    clean; checked rows FraudService did not answer for are marked unchecked."""
+    verdicts: Verdicts = [(0, [])] * rows
+    for position, row in enumerate(checked_rows):
+        verdicts[row] = found[position] if found is not None else (0, [FRAUD_UNCHECKED])
+    return verdicts
+
+
+def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts, caught_at: str) -> Screened:
     """The rows to store (blocked ones dropped, the others marked with their severity and reasons) and the
-    audit rows of flagged and blocked ones; with no verdicts, every row marked as unchecked."""
-    if verdicts is None:
-        return Screened(rows=[with_verdict(row, 0, [FRAUD_UNCHECKED]) for row in rows])
+    audit rows of flagged and blocked ones."""
     screened = Screened()
     for row, (severity, reasons) in zip(rows, verdicts, strict=True):
         if severity:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
-from services.ingest.fraud_check import FraudClient, apply_verdicts
+from services.ingest.fraud_check import FraudClient, apply_verdicts, per_row
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
@@ -94,6 +94,7 @@ class IngestPipeline:
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
         self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
-        verdicts = await self.fraud.check(prepared.check_batch, len(prepared.rows))
+        found = await self.fraud.check(prepared.check_batch, len(prepared.check_rows)) if prepared.check_rows else []
+        verdicts = per_row(len(prepared.rows), prepared.check_rows, found)
         screened = apply_verdicts(prepared.rows, verdicts, clickhouse_time(self._clock()))
         await self._writer.write_async(screened.rows, screened.audits)

@@ -22,6 +22,7 @@ import grpc
 
 from carthouse.errors import Unavailable
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
+from carthouse.tenancy.fraud_settings import FraudSettings
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
 from services.ingest.amounts import EventAmounts, foreign_amounts
 from services.ingest.fraud_check import CheckColumns
@@ -62,6 +63,8 @@ class Prepared:
     errors: list[str] = field(default_factory=list)
     # The rows' events for FraudService: a serialized EventBatch, one event per row, in row order.
     check_batch: bytes = b""
+    # Which row each event of check_batch is.
+    check_rows: list[int] = field(default_factory=list)
 
 
 def prepare(job: PrepareJob) -> Prepared:
@@ -84,11 +87,12 @@ def prepare(job: PrepareJob) -> Prepared:
     now_text = clickhouse_time(job.now)
     prepared = Prepared()
     secret_key = job.key_kind == "secret"
-    checked = CheckColumns()
+    checked = CheckColumns(FraudSettings.from_overrides(job.fraud_settings))
     for index, event, event_time in valid:
         if index in errors:
             continue
-        checked.add(event, amounts[index], event_time, job.request, secret_key, job.base_currency, job.enrich)
+        checked.add(len(prepared.rows), event, amounts[index], event_time, job.request, secret_key,
+                    job.base_currency, job.enrich)
         prepared.rows.append(
             build_row(
                 event,
@@ -104,6 +108,7 @@ def prepare(job: PrepareJob) -> Prepared:
         )
     if checked:
         prepared.check_batch = checked.serialized(job.appspace_id, secret_key, job.base_currency, job.fraud_settings)
+        prepared.check_rows = checked.rows
     prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared
 

@@ -1,6 +1,7 @@
-"""AnalyticsService servicer: authenticate (secret key), resolve the date range, run the query function,
-build the response. Queries live in services/analytics/queries/; methods not built yet answer
-UNIMPLEMENTED (501 through the gateway) after authenticating, so nothing pretends to answer."""
+"""AnalyticsService servicer: authenticate (secret key, or the operator's admin token for an appspace), resolve
+the date range, run the query functions, build the response. Queries live in services/analytics/queries/,
+metric definitions in docs/METRICS.md. An RPC added to the proto before its handler answers UNIMPLEMENTED (501
+through the gateway) after authenticating, so nothing pretends to answer."""
 
 from __future__ import annotations
 
@@ -215,7 +216,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         )
 
     def UserJourney(self, request: analytics_pb2.UserJourneyRequest, context: grpc.ServicerContext) -> Any:
-        principal, dates, params, digits = self._scope(request, context)
+        _, _, params, digits = self._scope(request, context)
         if not request.user_id:
             raise InvalidArgument("user_id is required")
         limit = request.limit if request.HasField("limit") else DEFAULT_JOURNEY

@@ -16,19 +16,15 @@ CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 ABANDONMENT = f"""
 WITH
 carts AS (
+    -- add_to_cart and remove_from_cart always carry items (validation), so event_items alone describes the
+    -- carts: one scan gives their times, actor and value.
     SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart, any({ACTOR}) AS cart_actor,
-           min(event_time) AS first_add, max(event_time) AS last_activity
-    FROM events
-    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
-    GROUP BY cart
-    HAVING countIf(event_type = 'add_to_cart') > 0 AND cart != ''
-),
-cart_values AS (
-    SELECT if(cart_id != '', cart_id, {ACTOR}) AS cart,
+           min(event_time) AS first_add, max(event_time) AS last_activity,
            sum(if(event_type = 'add_to_cart', 1, -1) * ifNull(price, 0) * quantity) AS value
     FROM event_items
     WHERE {SCOPE} AND event_type IN {CART_EVENTS}
     GROUP BY cart
+    HAVING countIf(event_type = 'add_to_cart') > 0 AND cart != ''
 ),
 purchases AS (
     SELECT cart_id, {ACTOR} AS actor, event_time
@@ -42,11 +38,10 @@ judged AS (
     SELECT carts.cart AS cart,
            greatest(bought_by_cart.last_purchase, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
            carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
-           greatest(cart_values.value, 0) AS left_value
+           greatest(carts.value, 0) AS left_value
     FROM carts
     LEFT JOIN bought_by_cart ON carts.cart = bought_by_cart.cart
     LEFT JOIN bought_by_actor ON carts.cart_actor = bought_by_actor.actor
-    LEFT JOIN cart_values ON carts.cart = cart_values.cart
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
        toInt64(sumIf(left_value, NOT is_completed AND is_idle)) AS abandoned_value

@@ -30,6 +30,7 @@ MAX_BODY_BYTES = 1024 * 1024
 NOT_FOUND = "Not found"
 BODY_TOO_LARGE = "Request body too large (limit 1 MiB)"
 MALFORMED_JSON = "Malformed JSON body"
+INTERNAL_ERROR = "Internal error"
 # Metadata the upstream may see. x-admin-token in particular is never forwarded from outside.
 FORWARDED_HEADERS = (b"x-api-key", b"authorization")
 # gRPC replaces a call's user-agent with its own, so the client's travels under this name (ingest believes
@@ -145,6 +146,10 @@ class Gateway:
         except HttpError as exc:
             await _respond(send, exc.status, error_json(exc.message, exc.code), extra)
             return
+        except Exception:  # a bug must still answer in the documented shape, and say what happened in the log
+            log.exception("%s %s failed", verb, path)
+            await _respond(send, 500, error_json(INTERNAL_ERROR), extra)
+            return
         await _respond(send, status, body, [*extra, *upstream_headers])
 
     async def _call(
@@ -161,10 +166,10 @@ class Gateway:
             message = build_request(route, variables, query, body)
         except BindingError as exc:
             raise HttpError(400, str(exc)) from None
-        metadata = [(name.decode(), headers[name].decode("latin-1")) for name in FORWARDED_HEADERS if name in headers]
+        metadata = [(name.decode(), value) for name in FORWARDED_HEADERS if (value := _metadata_value(headers, name))]
         metadata.append(("x-forwarded-for", forwarded_for))
-        if b"user-agent" in headers:
-            metadata.append((CLIENT_USER_AGENT, headers[b"user-agent"].decode("latin-1")))
+        if user_agent := _metadata_value(headers, b"user-agent"):
+            metadata.append((CLIENT_USER_AGENT, user_agent))
         call = self._calls[route.grpc_path](message, metadata=metadata, timeout=self.config.timeout_seconds)
         try:
             response = await call
@@ -228,6 +233,13 @@ class Gateway:
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return {name.lower(): value for name, value in scope.get("headers", [])}
+
+
+def _metadata_value(headers: dict[bytes, bytes], name: bytes) -> str:
+    """The header as gRPC metadata, or "" when absent or not visible ASCII: gRPC refuses such a value (the
+    call would fail), and no valid key or user agent needs one, so the request goes on without it."""
+    value = headers.get(name, b"")
+    return value.decode("ascii") if value and all(0x20 <= byte <= 0x7E for byte in value) else ""
 
 
 async def _respond(

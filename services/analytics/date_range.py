@@ -74,11 +74,16 @@ def resolve(
         first, last = _iso_date("start", start), _iso_date("end", end)
         if last < first:
             raise InvalidArgument("end must not be before start")
+        if first > today:
+            raise InvalidArgument(f"start must not be after today ({today.isoformat()} in {zone_name})")
+        # Nothing is stored after today: a far end would only make empty (zero-filled) days.
+        last = min(last, today)
     else:
         if days is None:
             days = DEFAULT_DAYS
         if days < 1:
             raise InvalidArgument(f"days must be a positive whole number, got {days}")
-        first, last = today - timedelta(days=days - 1), today
+        # Retention bounds the range anyway; clamping first keeps huge values (days=2147483646) valid.
+        first, last = today - timedelta(days=min(days, retention_days) - 1), today
     oldest_kept = today - timedelta(days=retention_days - 1)
     return DateRange(first=max(first, oldest_kept), last=last, tz=zone_name)

@@ -62,3 +62,16 @@ def test_bad_values_name_the_parameter(changes, message) -> None:
     with pytest.raises(InvalidArgument) as caught:
         make(**changes)
     assert str(caught.value) == message
+
+
+def test_huge_ranges_are_clamped_to_what_can_be_stored() -> None:
+    # Found by schemathesis: days=2147483646 overflowed timedelta (a 500). Retention bounds the start, today the end.
+    r = make(days=2_147_483_646)
+    assert (r.first, r.last, r.days) == (date(2025, 3, 30), date(2026, 3, 29), 365)
+    r = make(start="0001-01-01", end="9999-12-31")
+    assert (r.first, r.last, r.days) == (date(2025, 3, 30), date(2026, 3, 29), 365)
+
+
+def test_start_after_today_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match=r"^start must not be after today \(2026-03-29 in UTC\)$"):
+        make(start="2026-03-30", end="2026-04-02")

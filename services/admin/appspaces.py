@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carthouse.errors import FailedPrecondition, InvalidArgument, NotFound
 from carthouse.money import is_currency_code
@@ -12,6 +11,7 @@ from carthouse.tenancy.fraud_settings import parse_setting
 from carthouse.tenancy.keys import KINDS, generate_key, hash_key, new_appspace_id
 from carthouse.tenancy.plans import PLANS
 from carthouse.tenancy.repository import Appspace, KeyRecord, TenancyRepository
+from carthouse.timezones import find_zone
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,8 @@ class NewAppspace:
 
 
 def _check_timezone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(f"Unknown timezone: {name}") from None
+    if find_zone(name) is None:
+        raise InvalidArgument(f"Unknown timezone: {name}")
 
 
 def _with_fraud_settings(settings: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from carthouse.errors import InvalidArgument
+from carthouse.timezones import find_zone
 
 DEFAULT_DAYS = 30
 
@@ -41,10 +42,10 @@ class DateRange:
 
 
 def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(f"tz must be an IANA time zone name such as Europe/Berlin, got {tz!r}") from None
+    zone = find_zone(tz)
+    if zone is None:
+        raise InvalidArgument(f"tz must be an IANA time zone name such as Europe/Berlin, got {tz!r}")
+    return zone
 
 
 def _iso_date(name: str, text: str) -> date:

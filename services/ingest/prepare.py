@@ -29,7 +29,7 @@ from services.ingest.fraud_check import CheckColumns
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.translate import event_from_proto
-from services.ingest.validation import Limits, ValidationError, validate_event
+from services.ingest.validation import MAX_MINOR_UNITS, Limits, ValidationError, validate_event
 
 log = logging.getLogger("carthouse.ingest.prepare")
 
@@ -130,7 +130,13 @@ def _convert_amounts(
             except NoRates as exc:
                 errors.setdefault(index, str(exc))
                 continue
-            amounts[index].converted[foreign.where] = to_base_minor_units(foreign.amount, rate, base)
+            converted = to_base_minor_units(foreign.amount, rate, base)
+            if converted > MAX_MINOR_UNITS:
+                # 13 digits of a strong currency can exceed Int64 in a weak one (USD 9e12 is 4e19 IRR cents);
+                # one such row would fail the whole group insert it travels in.
+                errors.setdefault(index, f"{foreign.where} is too large")
+                continue
+            amounts[index].converted[foreign.where] = converted
             amounts[index].rates.setdefault(foreign.currency, rate_text(rate))
     return amounts
 

@@ -25,6 +25,8 @@ REVENUE_EVENTS = frozenset({"purchase", "refund", "spend_credits"})
 
 MAX_BATCH = 100
 MAX_AMOUNT = Decimal("1e13")  # 13 integer digits keep every currency's minor units inside Int64
+# Converted amounts are stored in Int64 columns; this leaves room to sum a few hundred of the largest.
+MAX_MINOR_UNITS = 10**16
 MAX_QUANTITY = 1_000_000
 MAX_STRING = 4096
 PUBLISHABLE_BACKFILL = timedelta(hours=72)
@@ -75,7 +77,10 @@ def parse_timestamp(text: str, limits: Limits) -> datetime:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError("timestamp must be an ISO 8601 date-time") from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last date Python can represent
+        raise ValidationError("timestamp must be an ISO 8601 date-time") from None
     if moment > limits.now + MAX_CLOCK_SKEW:
         raise ValidationError("timestamp must not be more than 10 minutes in the future")
     if not limits.is_secret_key and moment < limits.now - PUBLISHABLE_BACKFILL:

@@ -75,3 +75,9 @@ def test_huge_ranges_are_clamped_to_what_can_be_stored() -> None:
 def test_start_after_today_is_refused() -> None:
     with pytest.raises(InvalidArgument, match=r"^start must not be after today \(2026-03-29 in UTC\)$"):
         make(start="2026-03-30", end="2026-04-02")
+
+
+def test_a_time_zone_name_too_long_for_the_file_system_is_a_400() -> None:
+    # Found by schemathesis: ZoneInfo raised OSError (File name too long), which became a 500.
+    with pytest.raises(InvalidArgument, match="^tz must be an IANA time zone name"):
+        make(tz="Europe/" + "x" * 300)

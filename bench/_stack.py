@@ -1,4 +1,5 @@
-"""Starting a real `carthouse run` for benchmarks, as a user would (its own process, data dir, Redis)."""
+"""Starting a real `carthouse run` for benchmarks and fault tests, as a user would (its own processes, data
+dir, Redis)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,11 +22,16 @@ from carthouse.redis_server import free_port
 CLI = [sys.executable, "-m", "carthouse.cli"]
 
 
-class BenchStack:
+class StackProcess:
+    """`carthouse run` in its own process group (the stack and every child: gateway, fraud service, ingest
+    workers, redis-server), so a test can kill all of it at once, like a container runtime would. Ports and
+    the data directory stay the same across restarts."""
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.grpc_port = free_port()
         self.http_port = free_port()
+        self.redis_port = free_port()
         self.env = {**os.environ, "CARTHOUSE_DATA_DIR": str(data_dir), "CARTHOUSE_GRPC_PORT": str(self.grpc_port),
                     "CARTHOUSE_HTTP_PORT": str(self.http_port), "CARTHOUSE_RATE_LIMIT_PER_MIN": "100000000",
                     "CARTHOUSE_LOG_LEVEL": "WARNING", **(env or {})}
@@ -34,27 +41,62 @@ class BenchStack:
     def target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def __enter__(self) -> BenchStack:
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "run.log"
+
+    def start(self, timeout: float = 90) -> StackProcess:
+        """Start and wait until gRPC health and the REST gateway answer."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir / "run.log").open("ab")
-        self.process = subprocess.Popen([*CLI, "run", "--redis-port", str(free_port())], env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([*CLI, "run", "--redis-port", str(self.redis_port)], env=self.env,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    return self
-                except grpc.RpcError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise RuntimeError(f"stack did not start; see {self.data_dir / 'run.log'}") from None
-                    time.sleep(0.2)
+            while not self._up(health):
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"stack did not start; see {self.log_path}")
+                time.sleep(0.2)
+        return self
+
+    def _up(self, health: health_pb2_grpc.HealthStub) -> bool:
+        try:
+            health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=1):
+                return True
+        except (grpc.RpcError, OSError):
+            return False
+
+    def stop(self, timeout: float = 120) -> int:
+        """SIGTERM, as systemd or `docker stop` sends it; the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        """kill -9 of the whole stack (every process of its group)."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+            # Children die with the group; give the kernel a moment to release their ports.
+            time.sleep(0.5)
+            self.process = None
+
+    def __enter__(self) -> StackProcess:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=120)
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
 
     def create_appspace(self, plan: str = "enterprise", currency: str = "USD") -> dict[str, str]:
         out = subprocess.run([*CLI, "--grpc", self.target, "appspace", "create", "--name", "bench", "--plan", plan,
@@ -69,26 +111,33 @@ def machine_line() -> str:
             f"{os.cpu_count()} cores; date {datetime.now(UTC):%Y-%m-%d}")
 
 
+def query_stopped(data_dir: Path, sql: str, params: dict[str, object]) -> list[dict[str, object]]:
+    """Rows of a query on a stopped stack's data, read in a child process: chdb serves one data directory per
+    process, and a benchmark or test may run several stacks."""
+    out = subprocess.run([sys.executable, "-m", "bench._stack", str(data_dir), sql, json.dumps(params)],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    return json.loads(out.stdout)
+
+
 def count_stored(data_dir: Path, appspace_id: str) -> tuple[int, int]:
-    """(events stored, events blocked by the fraud rules) of the appspace, read after the stack stopped, in a
-    child process: chdb serves one data directory per process, and a benchmark may run several stacks."""
-    out = subprocess.run([sys.executable, "-m", "bench._stack", str(data_dir), appspace_id], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
-    stored, blocked = json.loads(out.stdout)
-    return stored, blocked
+    """(events stored, events blocked by the fraud rules) of the appspace, read after the stack stopped."""
+    params = {"a": appspace_id}
+    stored = query_stopped(data_dir, "SELECT count() AS n FROM events WHERE appspace_id = {a:String}", params)
+    blocked = query_stopped(data_dir, "SELECT count() AS n FROM fraud_events WHERE appspace_id = {a:String}"
+                                      " AND severity = 2", params)
+    return int(stored[0]["n"]), int(blocked[0]["n"])
 
 
-def _count(data_dir: Path, appspace_id: str) -> tuple[int, int]:
+def _query(data_dir: Path, sql: str, params: dict[str, object]) -> list[dict[str, object]]:
     from carthouse.store.chdb_backend import ChdbStore
 
     store = ChdbStore(data_dir, "carthouse", pool_size=1)
     store.create_database()
-    params = {"a": appspace_id}
-    stored = store.scalar("SELECT count() FROM events WHERE appspace_id = {a:String}", params)
-    blocked = store.scalar("SELECT count() FROM fraud_events WHERE appspace_id = {a:String} AND severity = 2", params)
-    store.close()
-    return int(stored), int(blocked)
+    try:
+        return store.query(sql, params)
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":
-    print(json.dumps(_count(Path(sys.argv[1]), sys.argv[2])))
+    print(json.dumps(_query(Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))))

@@ -19,7 +19,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack, machine_line  # noqa: E402
+from bench._stack import StackProcess, machine_line  # noqa: E402
 from carthouse.v1 import fx_pb2  # noqa: E402
 
 CURRENCIES = ["EUR", "GBP", "JPY", "CHF", "SEK", "ISK", "PLN", "CAD", "AUD", "USD"]
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    with BenchStack(Path(tempfile.mkdtemp(prefix="carthouse-fx-")) / "data") as stack:
+    with StackProcess(Path(tempfile.mkdtemp(prefix="carthouse-fx-")) / "data") as stack:
         requests = build(500)
         asyncio.run(drive(stack.target, requests, args.concurrency, 2.0))  # first use of each day's rates
         converted, errors, elapsed = asyncio.run(drive(stack.target, requests, args.concurrency, args.seconds))

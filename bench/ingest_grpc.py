@@ -23,7 +23,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack, count_stored, machine_line  # noqa: E402
+from bench._stack import StackProcess, count_stored, machine_line  # noqa: E402
 from carthouse.v1 import events_pb2, ingest_pb2  # noqa: E402
 
 BATCH_METHOD = "/carthouse.v1.IngestService/Batch"
@@ -112,7 +112,7 @@ class IngestRun:
 def run_ingest(seconds: float, concurrency: int, warmup: float, foreign: float = 0.0,
                env: dict[str, str] | None = None) -> IngestRun:
     data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
-    with BenchStack(data_dir, env) as stack:
+    with StackProcess(data_dir, env) as stack:
         keys = stack.create_appspace()
         budget = int((seconds + warmup) * 400) + concurrency
         print(f"building {budget} batches of 100 events ...", flush=True)

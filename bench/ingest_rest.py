@@ -21,7 +21,7 @@ from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack, count_stored, machine_line  # noqa: E402
+from bench._stack import StackProcess, count_stored, machine_line  # noqa: E402
 from bench.ingest_grpc import build_requests, drive  # noqa: E402
 from carthouse.v1 import ingest_pb2  # noqa: E402
 
@@ -84,7 +84,7 @@ def main() -> int:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
-    with BenchStack(data_dir) as stack:
+    with StackProcess(data_dir) as stack:
         keys = stack.create_appspace()
         budget = int((args.seconds + args.warmup) * 400) + args.concurrency
         print(f"building {2 * budget} batches of 100 events ...", flush=True)

@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack, machine_line  # noqa: E402
+from bench._stack import StackProcess, machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import Store, open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> int:
     store.close()
 
     rest: dict[str, tuple[float, float]] = {}
-    with BenchStack(args.data_dir) as stack, httpx.Client(
+    with StackProcess(args.data_dir) as stack, httpx.Client(
             base_url=f"http://127.0.0.1:{stack.http_port}", headers={"X-API-Key": big["secret_key"]}, timeout=60,
     ) as http:
         for name in bare:

@@ -1,0 +1,106 @@
+"""kill -9 of the whole embedded stack under load, then SIGTERM under load: every acknowledged event is in
+ClickHouse exactly once, retries of unacknowledged batches are stored once, nothing is half-written, and a
+SIGTERM finishes in-flight requests, flushes and exits 0. Real processes: `carthouse run` (gateway, ingest
+workers, fraud service, redis-server) in its own process group."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench._stack import StackProcess, query_stopped
+from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def wait_for_acknowledged(load: BatchLoad, events: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(load.result.acknowledged_ids()) < events:
+        assert time.monotonic() < deadline, f"load stalled: {load.result.refusals[:3]}"
+        time.sleep(0.05)
+
+
+def retry(stack: StackProcess, api_key: str, batches: list[list[dict[str, object]]]) -> None:
+    with httpx.Client(base_url=stack.base_url, timeout=30, headers={"X-API-Key": api_key}) as client:
+        for batch in batches:
+            response = client.post(BATCH, json={"events": batch})
+            assert (response.status_code, response.json()) == (200, {"ok": True, "accepted": len(batch), "errors": []})
+
+
+def stored_counts(data_dir: Path, appspace_id: str) -> dict[str, int]:
+    rows = query_stopped(data_dir, "SELECT client_event_id AS id, count() AS n FROM events"
+                                   " WHERE appspace_id = {a:String} GROUP BY id", {"a": appspace_id})
+    return {str(row["id"]): int(row["n"]) for row in rows}
+
+
+def purchases_without_one_item(data_dir: Path, appspace_id: str) -> int:
+    """Purchases whose item row is missing or doubled, plus item rows without their event (half-writes)."""
+    rows = query_stopped(data_dir, """
+        SELECT countIf(ifNull(i.n, 0) != 1) AS bad_events,
+               (SELECT count() FROM event_items WHERE appspace_id = {a:String}
+                  AND event_id NOT IN (SELECT event_id FROM events WHERE appspace_id = {a:String})) AS orphans
+        FROM (SELECT event_id FROM events WHERE appspace_id = {a:String} AND event_type = 'purchase') AS e
+        LEFT JOIN (SELECT event_id, count() AS n FROM event_items WHERE appspace_id = {a:String} GROUP BY event_id)
+            AS i USING (event_id)
+        SETTINGS join_use_nulls = 1""", {"a": appspace_id})
+    return int(rows[0]["bad_events"]) + int(rows[0]["orphans"])
+
+
+def test_kill_9_loses_no_acknowledged_event_and_stores_none_twice(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "data").start()
+    try:
+        shop = stack.create_appspace()
+        load = BatchLoad(stack.base_url, shop["secret_key"]).start()
+        wait_for_acknowledged(load, 3000)
+        stack.kill()  # mid-stream: requests are in flight
+        result: LoadResult = load.stop()
+        acknowledged = result.acknowledged_ids()
+        stack.start()
+        # Clients retry what was not acknowledged, and one also re-sends an acknowledged batch.
+        retry(stack, shop["secret_key"], [*result.unacknowledged, result.acknowledged[0]])
+        assert stack.stop() == 0
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    stored = stored_counts(stack.data_dir, shop["appspace_id"])
+    sent = set(acknowledged) | {i for batch in result.unacknowledged for i in event_ids(batch)}
+    print(f"kill -9: {len(acknowledged)} events acknowledged before the kill, "
+          f"{len(result.unacknowledged)} batches in flight retried; {len(stored)} distinct events stored")
+    assert result.unacknowledged, "the kill should have caught requests in flight"
+    assert set(acknowledged) <= set(stored)
+    assert set(stored) == sent
+    assert [i for i, n in stored.items() if n > 1] == []
+    assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
+
+
+def test_sigterm_under_load_finishes_in_flight_requests_flushes_and_exits_0(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "data").start()
+    try:
+        shop = stack.create_appspace()
+        load = BatchLoad(stack.base_url, shop["secret_key"]).start()
+        wait_for_acknowledged(load, 2000)
+        started = time.monotonic()
+        code = stack.stop()
+        shutdown_seconds = time.monotonic() - started
+        result = load.stop()
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    assert code == 0
+    stored = stored_counts(stack.data_dir, shop["appspace_id"])
+    acknowledged = result.acknowledged_ids()
+    print(f"SIGTERM: exit {code} in {shutdown_seconds:.1f} s; {len(acknowledged)} acknowledged, "
+          f"{len(stored)} stored; refused while stopping: {sorted(set(result.refusals))}")
+    # Every answered request is stored; requests that arrived after shutdown began were refused (a 503 or a
+    # closed connection), never acknowledged and dropped.
+    assert set(acknowledged) <= set(stored)
+    assert [i for i, n in stored.items() if n > 1] == []
+    # A request cut off by the shutdown is all or nothing, never half a batch.
+    for batch in result.unacknowledged:
+        assert sum(i in stored for i in event_ids(batch)) in (0, len(batch))
+    assert set(stored) - set(acknowledged) <= {i for batch in result.unacknowledged for i in event_ids(batch)}
+    assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0

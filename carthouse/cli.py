@@ -278,8 +278,10 @@ def cmd_fraud_list(args: argparse.Namespace, settings: Settings) -> int:
     stub = analytics_pb2_grpc.AnalyticsServiceStub(grpc.insecure_channel(args.grpc))
     since: datetime = args.since
     metadata = [(ADMIN_TOKEN_METADATA, read_admin_token(settings)), (OPERATOR_APPSPACE_METADATA, args.appspace)]
+    # The date range only bounds the scan (a future --since finds nothing through the since filter).
+    today = datetime.now(UTC)
     request = analytics_pb2.FraudEventsRequest(
-        start=since.astimezone(UTC).date().isoformat(), end=max(since, datetime.now(UTC)).date().isoformat(), tz="UTC",
+        start=min(since, today).astimezone(UTC).date().isoformat(), end=today.date().isoformat(), tz="UTC",
         since=since.isoformat(), status=args.status, limit=args.limit, page_token=args.page_token,
     )
     response = stub.FraudEvents(request, metadata=metadata, timeout=30)

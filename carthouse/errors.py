@@ -9,6 +9,7 @@ from __future__ import annotations
 import grpc
 
 ERROR_CODE_METADATA = "x-error-code"
+STORE_UNAVAILABLE = "Storage is unavailable; nothing was stored, please retry"
 
 
 class ApiError(Exception):

@@ -17,12 +17,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from carthouse.admin_token import ADMIN_TOKEN_METADATA
-from carthouse.errors import ERROR_CODE_METADATA, ApiError, Internal, Unavailable, Unimplemented
+from carthouse.errors import ERROR_CODE_METADATA, STORE_UNAVAILABLE, ApiError, Internal, Unavailable, Unimplemented
 from carthouse.store import StoreUnavailable
 
 log = logging.getLogger("carthouse.grpc")
 
-STORE_UNAVAILABLE = "Storage is unavailable; nothing was stored, please retry"
 
 
 @dataclass(frozen=True)

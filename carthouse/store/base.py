@@ -40,13 +40,21 @@ class Store(ABC):
         """Run a statement that returns nothing (DDL, ALTER, INSERT ... SELECT)."""
         self._timed(sql, lambda: self._execute(sql, params or {}))
 
-    def insert_rows(self, table: str, columns: Sequence[str], lines: Iterable[bytes]) -> None:
-        """Insert rows encoded as JSON arrays in ``columns`` order (JSONCompactEachRow) in one statement:
-        one part per table, atomic for the table and the materialized views it feeds."""
+    def insert_rows(self, table: str, columns: Sequence[str], lines: Iterable[bytes], dedup_token: str = "") -> None:
+        """Insert rows encoded as JSON arrays in ``columns`` order (JSONCompactEachRow) in one statement: one
+        part per table and per materialized view it feeds. The views are written one after another, so a
+        failure can leave some written and not others; repeating the insert with the same ``dedup_token``
+        writes only what is missing (tables keep a deduplication window, migration 0007)."""
         payload = b"\n".join(lines).decode()
         if payload:
-            into = f"{table} ({', '.join(f'`{c}`' for c in columns)})"
-            self._timed(f"INSERT INTO {table}", lambda: self._insert(into, payload))
+            settings = (
+                f" SETTINGS insert_deduplication_token = '{dedup_token}',"
+                " deduplicate_blocks_in_dependent_materialized_views = 1"
+                if dedup_token else ""
+            )
+            statement = (f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in columns)}){settings}"
+                         " FORMAT JSONCompactEachRow")
+            self._timed(f"INSERT INTO {table}", lambda: self._insert(statement, payload))
 
     def scalar(self, sql: str, params: Params | None = None) -> Any:
         rows = self.query(sql, params)
@@ -61,7 +69,8 @@ class Store(ABC):
     def _execute(self, sql: str, params: Params) -> None: ...
 
     @abstractmethod
-    def _insert(self, into: str, payload: str) -> None: ...
+    def _insert(self, statement: str, payload: str) -> None:
+        """Run ``statement`` (an INSERT ... FORMAT) with ``payload`` as its data."""
 
     @abstractmethod
     def create_database(self) -> None:

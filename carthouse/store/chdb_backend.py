@@ -83,15 +83,11 @@ class ChdbStore(Store):
     def _execute(self, sql: str, params: Params) -> None:
         self._run(sql, params)
 
-    def _insert(self, into: str, payload: str) -> None:
-        # Streamed insert: the data does not go through the SQL parser as part of the query text.
-        with self._connection() as conn:
-            try:
-                with conn.send_insert(f"INSERT INTO {into}", "JSONCompactEachRow") as inserter:
-                    inserter.append(payload)
-                    inserter.finish()
-            except Exception as exc:
-                raise _store_error(str(exc)) from exc
+    def _insert(self, statement: str, payload: str) -> None:
+        # The data follows the statement, so ClickHouse parses only up to FORMAT and streams the rest.
+        # Not chdb's send_insert: it reports success when the write into a materialized view's target table
+        # fails (chdb 4.4.0: rows lost, no error), which would acknowledge events that were never stored.
+        self._run(f"{statement}\n{payload}", {})
 
     def create_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})

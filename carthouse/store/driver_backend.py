@@ -88,10 +88,10 @@ class DriverStore(Store):
         with self._client() as client:
             client.execute(sql, dict(params))
 
-    def _insert(self, into: str, payload: str) -> None:
+    def _insert(self, statement: str, payload: str) -> None:
         # Inline JSONCompactEachRow data is parsed by the server, exactly as chdb parses it.
         with self._client() as client:
-            client.execute(f"INSERT INTO {into} FORMAT JSONCompactEachRow\n{payload}")
+            client.execute(f"{statement}\n{payload}")
 
     def create_database(self) -> None:
         self._execute(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})

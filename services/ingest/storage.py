@@ -19,14 +19,15 @@ WHERE appspace_id = {appspace:String}
 """
 
 
-def write_events(store: Store, lines: Sequence[bytes]) -> None:
-    """One INSERT for the whole group: an event and its items/properties land together or not at all."""
-    store.insert_rows("events_ingest", EVENT_COLUMNS, lines)
+def write_events(store: Store, lines: Sequence[bytes], dedup_token: str) -> None:
+    """One INSERT for the whole group (the materialized views fan out items, properties and touches);
+    repeated with the same ``dedup_token`` after a failure, it writes only what the failed attempt did not."""
+    store.insert_rows("events_ingest", EVENT_COLUMNS, lines, dedup_token)
 
 
-def write_audits(store: Store, lines: Sequence[bytes]) -> None:
+def write_audits(store: Store, lines: Sequence[bytes], dedup_token: str) -> None:
     if lines:
-        store.insert_rows("fraud_events", AUDIT_COLUMNS, lines)
+        store.insert_rows("fraud_events", AUDIT_COLUMNS, lines, dedup_token)
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -10,10 +10,11 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from carthouse.errors import Unavailable
+from carthouse.errors import STORE_UNAVAILABLE, Unavailable
 from carthouse.store import Store
 from services.ingest.dedup import Deduplicator
 from services.ingest.rows import StoredEvent
@@ -26,6 +27,8 @@ MAX_GROUP_ROWS = 20_000
 # three tables that background merges must rewrite). An idle writer commits at once.
 COMMIT_INTERVAL_SECONDS = 0.1
 SHUTTING_DOWN = "Ingest is shutting down; nothing was stored, please retry"
+# Pauses between attempts at one group's INSERT (same deduplication token) before answering 503.
+WRITE_RETRY_DELAYS = (0.2, 1.0)
 
 
 @dataclass
@@ -119,16 +122,32 @@ class GroupCommitWriter:
         claimed: list[str] = []
         error: BaseException | None = None
         try:
-            # The audit first: if the events' insert then fails, the retry finds the audit rows already there
-            # (a ReplacingMergeTree keyed by the event), not missing.
-            write_audits(self._store, audits)
             fresh, claimed = self._dedup.filter(events)
-            write_events(self._store, [event.line for event in fresh])
+            self._write_with_retries(fresh, audits)
             self.groups_committed += 1
             self.rows_written += len(fresh)
         except BaseException as exc:  # every waiting request must learn of the failure
             self._dedup.release(claimed)
-            log.error("write of %d events failed: %s", len(events), exc)
-            error = exc
+            log.error("write of %d events failed after %d attempts; answering 503: %s",
+                      len(events), len(WRITE_RETRY_DELAYS) + 1, exc)
+            error = Unavailable(STORE_UNAVAILABLE) if isinstance(exc, Exception) else exc
         for pending in group:
             pending.notify(error)
+
+    def _write_with_retries(self, fresh: Sequence[StoredEvent], audits: Sequence[bytes]) -> None:
+        """Write the group, repeating a failed attempt with the same deduplication token: what an earlier
+        attempt did write (some of the materialized views' tables) is skipped, so a transient failure heals
+        without a half-written or doubled group."""
+        token = uuid.uuid4().hex
+        for attempt, delay in enumerate((*WRITE_RETRY_DELAYS, None)):
+            try:
+                # The audit first: a blocked event's row must not be missing when its request is answered.
+                write_audits(self._store, audits, f"{token}-audit")
+                write_events(self._store, [event.line for event in fresh], token)
+                return
+            except Exception as exc:
+                if delay is None:
+                    raise
+                log.warning("write of %d events failed (attempt %d), retrying in %.1f s: %s",
+                            len(fresh), attempt + 1, delay, exc)
+                time.sleep(delay)

@@ -1,0 +1,154 @@
+"""A dependency gone while the stack runs (real processes): FraudService killed -> events stored unflagged with a
+reason; FxService unreachable -> 503 for an amount that cannot be converted, base-currency events still stored;
+the store unwritable -> 503, never {"ok": true}, and nothing half-written; a table failing for a moment -> the
+group's INSERT is repeated with its deduplication token and stored once, whole."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench._stack import StackProcess, query_stopped
+from carthouse.errors import STORE_UNAVAILABLE
+from carthouse.redis_server import free_port
+from carthouse.store import Store
+from services.ingest.prepare import FX_UNAVAILABLE
+from tests.conftest import ShopKeys
+from tests.faults.load import make_batch
+from tests.gateway_fixture import running_gateway
+
+pytestmark = pytest.mark.timeout(300)
+TRACK = "/v1/api/analytics/ecommerce/track"
+BATCH = "/v1/api/analytics/ecommerce/batch"
+
+
+def purchase(order: str, revenue: float = 20.0, currency: str = "USD") -> dict[str, object]:
+    return {"event_type": "purchase", "transaction_id": order, "revenue": revenue, "currency": currency,
+            "user_id": order, "items": [{"item_id": "sku", "price": revenue, "quantity": 1}]}
+
+
+def test_fraud_service_killed_events_are_stored_unflagged_with_a_reason(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "data", env={"CARTHOUSE_LOG_LEVEL": "INFO"}).start()
+    try:
+        shop = stack.create_appspace()
+        found = re.search(r"FraudService runs in process (\d+)", stack.log_path.read_text())
+        assert found, "the stack logs where FraudService runs"
+        subprocess.run(["kill", "-9", found.group(1)], check=True)
+        with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": shop["secret_key"]}) as http:
+            response = http.post(TRACK, json=purchase("unchecked", revenue=10_000_000))
+            assert (response.status_code, response.json()) == (200, {"ok": True})
+        assert stack.stop() == 0
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    rows = query_stopped(stack.data_dir, "SELECT transaction_id, fraud_severity, fraud_reasons FROM events"
+                                         " WHERE appspace_id = {a:String}", {"a": shop["appspace_id"]})
+    assert rows == [{"transaction_id": "unchecked", "fraud_severity": 0,
+                     "fraud_reasons": ["fraud_unchecked_service_unavailable"]}]
+
+
+def test_fx_service_unreachable_is_a_503_for_foreign_amounts_only(tmp_path: Path) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    stack = StackProcess(tmp_path / "data", env={"CARTHOUSE_FX_TARGET": closed}).start()
+    try:
+        shop = stack.create_appspace()
+        with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": shop["secret_key"]}) as http:
+            response = http.post(TRACK, json=purchase("in-euros", currency="EUR"))
+            assert (response.status_code, response.json()) == (503, {"error": FX_UNAVAILABLE})
+            response = http.post(TRACK, json=purchase("in-dollars"))
+            assert (response.status_code, response.json()) == (200, {"ok": True})
+        assert stack.stop() == 0
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    rows = query_stopped(stack.data_dir, "SELECT transaction_id FROM events WHERE appspace_id = {a:String}",
+                         {"a": shop["appspace_id"]})
+    assert rows == [{"transaction_id": "in-dollars"}]
+
+
+# ---------------------------------------------------------------- the store
+
+
+def _table_dirs(store: Store, tables: list[str]) -> list[Path]:
+    root = Path(store.data_dir) / "chdb" / "data" / store.database  # type: ignore[attr-defined]
+    dirs = [(root / table).resolve() for table in tables]
+    assert all(d.is_dir() for d in dirs), dirs
+    return dirs
+
+
+def _immutable(paths: list[Path], on: bool) -> None:
+    """chattr +i: not even root may create a part there (chmod does not stop root)."""
+    for path in paths:
+        result = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot make the store unwritable here (chattr: {result.stderr.strip()})")
+
+
+@pytest.fixture(scope="module")
+def http(stack, redis_server) -> Iterator[httpx.Client]:
+    with (
+        running_gateway(stack.target, redis_server.url, rate_limit_per_min=1_000_000) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shop(new_appspace) -> ShopKeys:
+    return new_appspace("growth")
+
+
+STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events"]
+
+
+def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
+    return {table: store.scalar(f"SELECT count() FROM {table} WHERE appspace_id = {{a:String}}",
+                                {"a": shop.appspace_id}) for table in STORED_TABLES[:4]}
+
+
+def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Store, caplog) -> None:
+    key = {"X-API-Key": shop.secret_key}
+    before = _counts(store, shop)
+    batch = [{**e, "properties": {"campaign": "spring"}} for e in make_batch(6)]
+    dirs = _table_dirs(store, STORED_TABLES)
+    _immutable(dirs, True)
+    try:
+        response = http.post(BATCH, json={"events": batch}, headers=key)
+        assert (response.status_code, response.json()) == (503, {"error": STORE_UNAVAILABLE})
+        response = http.post(TRACK, json=purchase("while-down"), headers=key)
+        assert (response.status_code, response.json()) == (503, {"error": STORE_UNAVAILABLE})
+    finally:
+        _immutable(dirs, False)
+    assert _counts(store, shop) == before
+    assert any("answering 503" in r.message for r in caplog.records)
+    # The client's retry, once the store is back, is stored once and whole (dedup keys were released).
+    response = http.post(BATCH, json={"events": batch}, headers=key)
+    assert (response.status_code, response.json()["accepted"]) == (200, 6)
+    after = _counts(store, shop)
+    # 6 events, 3 purchases with one item each, 6 campaign properties, 6 touches.
+    assert {t: after[t] - before[t] for t in after} == {"events": 6, "event_items": 3, "event_properties": 6,
+                                                        "touches": 6}
+
+
+@pytest.mark.parametrize("failing", ["events", "event_items", "event_properties", "touches"])
+def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, shop, store: Store, failing: str,
+                                                                      caplog) -> None:
+    before = _counts(store, shop)
+    batch = [{**e, "properties": {"campaign": "autumn"}} for e in make_batch(4)]
+    dirs = _table_dirs(store, [failing])
+    _immutable(dirs, True)
+    threading.Timer(0.1, _immutable, (dirs, False)).start()  # back before the writer's second attempt (0.2 s)
+    response = http.post(BATCH, json={"events": batch}, headers={"X-API-Key": shop.secret_key})
+    assert (response.status_code, response.json()["accepted"]) == (200, 4)
+    after = _counts(store, shop)
+    assert {t: after[t] - before[t] for t in after} == {"events": 4, "event_items": 2, "event_properties": 4,
+                                                        "touches": 4}
+    assert any("retrying in 0.2 s" in r.message for r in caplog.records)
+
+

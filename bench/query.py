@@ -2,7 +2,7 @@
 `carthouse run`, and the bare SQL of the same query (the query functions the servicer calls, straight on the
 store, before the stack starts: chdb lets one process own the data directory). p50/p95 over --runs.
 
-    .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30]
+    .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30] [--only overview,attribution]
 
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
@@ -40,7 +40,7 @@ def bare_queries(store: Store, params: dict[str, Any], now: datetime) -> dict[st
     first_month = date(this_month.year - 2 + (this_month.month == 12), (this_month.month % 12) + 1, 1)
     kept = {**params, "tz": "UTC", "kept_since": now - timedelta(days=1825), "since": now - timedelta(days=1825)}
     return {
-        "overview": lambda: (revenue.totals(store, params), carts.abandonment(store, params, now)),
+        "overview": lambda: revenue.totals(store, params, now),
         "revenue-timeseries": lambda: revenue.daily(store, params, "UTC", days),
         "funnel": lambda: funnel.step_counts(store, params),
         "top-products": lambda: revenue.top_products(store, params, 20),
@@ -77,6 +77,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--only", default="", help="comma-separated endpoint name prefixes (default: all)")
     args = parser.parse_args()
     big = json.loads((args.data_dir / "keys.json").read_text())[0]
     now = datetime.now(UTC)
@@ -92,7 +93,9 @@ def main() -> int:
         "SELECT count() FROM events WHERE appspace_id = {a:String} AND event_time >= {s:DateTime64(3)}",
         {"a": big["appspace_id"], "s": since})
     print(f"{events:,} events in the store; {in_range:,} of the large appspace in the last {DAYS} days")
-    bare = {name: timed(call, args.runs) for name, call in bare_queries(store, params, now).items()}
+    wanted = tuple(p for p in args.only.split(",") if p)
+    bare = {name: timed(call, args.runs) for name, call in bare_queries(store, params, now).items()
+            if not wanted or name.startswith(wanted)}
     store.close()
 
     rest: dict[str, tuple[float, float]] = {}

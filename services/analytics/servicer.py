@@ -77,8 +77,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
 
     def Overview(self, request: analytics_pb2.OverviewRequest, context: grpc.ServicerContext) -> Any:
         _, dates, params, digits = self._scope(request, context)
-        totals = revenue.totals(self._store, params)
-        carts_judged = carts.abandonment(self._store, params, self._clock())
+        totals = revenue.totals(self._store, params, self._clock())
         return analytics_pb2.OverviewResponse(
             total_revenue=money(totals["purchase_revenue"], digits),
             net_revenue=money(totals["purchase_revenue"] - totals["refund_amount"], digits),
@@ -87,8 +86,8 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             refund_amount=money(totals["refund_amount"], digits),
             avg_order_value=money_ratio(totals["purchase_revenue"], totals["orders"], digits),
             total_items_sold=totals["items"],
-            cart_abandonment_rate=percent(carts_judged["abandoned_carts"],
-                                          carts_judged["abandoned_carts"] + carts_judged["completed_carts"]),
+            cart_abandonment_rate=percent(totals["abandoned_carts"],
+                                          totals["abandoned_carts"] + totals["completed_carts"]),
             add_to_cart_rate=percent(totals["cart_actors"], totals["viewing_actors"]),
             days=dates.days,
         )

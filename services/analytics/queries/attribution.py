@@ -60,18 +60,27 @@ def attribution(store: Store, params: dict[str, Any], model: str, window: int) -
     and of the attributed ones."""
     if model not in MODELS or window not in WINDOWS:
         raise ValueError(f"model {model!r} / window {window!r}")
-    head = _with(window)
-    channels = store.query(head + f"""
-SELECT campaign, source, medium, sum(order_revenue * weight) AS revenue_credit, sum(weight) AS order_credit
-FROM (SELECT *, {WEIGHT[model]} AS weight FROM credits)
-GROUP BY campaign, source, medium
-HAVING order_credit > 0
+    # One pass over purchases x touches: channel credits, and (from each purchase's first touch row, which lies
+    # in exactly one channel) the exact totals of attributed orders, summed over channels by a window.
+    rows = store.query(_with(window) + f"""
+SELECT * FROM (
+    SELECT *, sum(first_touch_revenue) OVER () AS attributed_revenue,
+              sum(first_touch_orders) OVER () AS attributed_orders
+    FROM (
+        SELECT campaign, source, medium, sum(order_revenue * weight) AS revenue_credit,
+               sum(weight) AS order_credit, toInt64(sumIf(order_revenue, position = 1)) AS first_touch_revenue,
+               countIf(position = 1) AS first_touch_orders
+        FROM (SELECT *, {WEIGHT[model]} AS weight FROM credits)
+        GROUP BY campaign, source, medium
+    )
+)
+WHERE order_credit > 0
 ORDER BY revenue_credit DESC, campaign, source, medium
 """, params)
-    attributed = store.query(head + """
-SELECT count() AS orders, toInt64(sum(order_revenue)) AS revenue_minor
-FROM (SELECT DISTINCT purchase_id, order_revenue FROM credits)
-""", params)[0]
+    channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_credit", "order_credit")}
+                for row in rows]
+    attributed = {"orders": int(rows[0]["attributed_orders"]) if rows else 0,
+                  "revenue_minor": int(rows[0]["attributed_revenue"]) if rows else 0}
     everything = store.query(f"""
 SELECT count() AS orders, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor
 FROM events WHERE {SCOPE} AND event_type = 'purchase'

@@ -29,7 +29,9 @@ touch_rows AS (
            tagged.campaign AS campaign, tagged.source AS source, tagged.medium AS medium,
            tagged.at AS touched_at, tagged.event_id AS touch_id,
            pow(2, -dateDiff('millisecond', tagged.at, purchases.bought_at) / {half_life}) AS decay
-    FROM purchases INNER JOIN tagged ON purchases.user_id = tagged.user
+    -- Only buyers' touches can earn credit: the join's hash table holds those, not every touch of the window.
+    FROM purchases INNER JOIN (SELECT * FROM tagged WHERE user IN (SELECT user_id FROM purchases)) AS tagged
+        ON purchases.user_id = tagged.user
     WHERE tagged.at <= purchases.bought_at AND tagged.at > purchases.bought_at - INTERVAL {window} DAY
 ),
 credits AS (

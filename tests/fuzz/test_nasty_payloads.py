@@ -136,14 +136,17 @@ def test_hostile_strings_are_stored_verbatim_in_every_field(http, shop, store: S
         "items": [{"item_id": text, "item_name": text, "item_category": text, "item_brand": text,
                    "item_variant": text, "price": 1.0}],
         "properties": {text: text, "campaign": text},
+        "context": {"user_agent": text, "locale": text, "device_type": text, "platform": text, "country": text},
     }
     response = post(http, shop, TRACK, orjson.dumps(body))
     assert (response.status_code, response.json()) == (200, {"ok": True})
     where = {"a": shop.appspace_id, "t": marker + text}
-    assert store.query("SELECT user_id, anonymous_id, cart_id, coupon_code, properties FROM events"
+    assert store.query("SELECT user_id, anonymous_id, cart_id, coupon_code, properties, user_agent, locale,"
+                       " device_type, platform, country FROM events"
                        " WHERE appspace_id = {a:String} AND transaction_id = {t:String}", where) == [
         {"user_id": text, "anonymous_id": text, "cart_id": text, "coupon_code": text,
-         "properties": {text: text, "campaign": text}}]
+         "properties": {text: text, "campaign": text}, "user_agent": text, "locale": text, "device_type": text,
+         "platform": text, "country": text}]
     # Its item row, written by the same INSERT.
     assert store.query("SELECT item_id, item_name, item_category, item_brand, item_variant FROM event_items"
                        " WHERE appspace_id = {a:String} AND transaction_id = {t:String}", where) == [

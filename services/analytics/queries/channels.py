@@ -10,7 +10,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.queries.concurrent import together
-from services.analytics.queries.scope import ACTOR, SCOPE
+from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
 from services.analytics.queries.touches import TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
@@ -52,7 +52,7 @@ SETTINGS join_use_nulls = 0
 # Actors a channel touched inside the range (a purchase carrying a campaign is a touch too).
 TOUCHED = f"""
 WITH {TAGGED.format(lookback=0)}
-SELECT campaign, source, medium, uniqExact(user) AS actors
+SELECT campaign, source, medium, uniqExact(cityHash64(user)) AS actors
 FROM tagged
 WHERE user != ''
 GROUP BY campaign, source, medium
@@ -60,7 +60,7 @@ GROUP BY campaign, source, medium
 
 UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
-SELECT uniqExact({ACTOR}) AS actors
+SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
 WHERE {SCOPE} AND {ACTOR} != '' AND user_id NOT IN (SELECT user FROM tagged WHERE user != '')
 """

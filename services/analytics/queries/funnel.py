@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, SCOPE
+from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 WINDOW_MS = 7 * 24 * 3600 * 1000
@@ -14,13 +14,12 @@ WINDOW_MS = 7 * 24 * 3600 * 1000
 LEVELS = f"""
 SELECT level, count() AS actors
 FROM (
-    SELECT {ACTOR} AS actor,
+    SELECT {ACTOR_KEY} AS actor_key,
            windowFunnel({WINDOW_MS})(toUInt64(toUnixTimestamp64Milli(event_time)),
                                      {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
     FROM events
-    WHERE {SCOPE} AND event_type IN ({", ".join(f"'{step}'" for step in STEPS)})
-    GROUP BY actor
-    HAVING actor != ''
+    WHERE {SCOPE} AND {ACTOR} != '' AND event_type IN ({", ".join(f"'{step}'" for step in STEPS)})
+    GROUP BY actor_key
 )
 GROUP BY level
 """

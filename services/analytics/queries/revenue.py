@@ -9,7 +9,7 @@ from typing import Any
 from carthouse.store import Store
 from services.analytics.queries import carts
 from services.analytics.queries.concurrent import together
-from services.analytics.queries.scope import ACTOR, SCOPE
+from services.analytics.queries.scope import ACTOR_KEY, SCOPE
 
 TOTALS = f"""
 SELECT
@@ -17,8 +17,8 @@ SELECT
     countIf(event_type = 'purchase') AS orders,
     toInt64(ifNull(sumIf(revenue, event_type = 'refund'), 0)) AS refund_amount,
     countIf(event_type = 'refund') AS refunds,
-    uniqExactIf({ACTOR}, event_type = 'add_to_cart') AS cart_actors,
-    uniqExactIf({ACTOR}, event_type = 'view_item') AS viewing_actors
+    uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart') AS cart_actors,
+    uniqExactIf({ACTOR_KEY}, event_type = 'view_item') AS viewing_actors
 FROM events
 WHERE {SCOPE} AND event_type IN ('purchase', 'refund', 'add_to_cart', 'view_item')
 """

@@ -91,6 +91,15 @@ class StackProcess:
             time.sleep(0.5)
             self.process = None
 
+    def kill_main(self) -> int:
+        """kill -9 of the stack's main process alone (its children are left to notice); its process group."""
+        assert self.process is not None
+        group = self.process.pid
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self.process = None
+        return group
+
     def __enter__(self) -> StackProcess:
         return self.start()
 

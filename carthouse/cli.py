@@ -24,6 +24,7 @@ from google.protobuf import json_format
 
 from carthouse.admin_token import ADMIN_TOKEN_METADATA, OPERATOR_APPSPACE_METADATA, read_admin_token
 from carthouse.config import ConfigError, Settings
+from carthouse.lifeline import PARENT_PID_ENV
 from carthouse.logs import configure_logging
 from carthouse.tenancy.plans import PLANS
 
@@ -103,7 +104,8 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
 def _start_gateway(settings: Settings, redis_url: str, grpc_port: int) -> subprocess.Popen[bytes]:
     """The gateway runs in its own process: transcoding must not share a GIL with ingest."""
     env = {**os.environ, "REDIS_URL": redis_url, "CARTHOUSE_UPSTREAM": f"127.0.0.1:{grpc_port}",
-           "CARTHOUSE_HTTP_PORT": str(settings.http_port), "CARTHOUSE_HTTP_HOST": settings.http_host}
+           "CARTHOUSE_HTTP_PORT": str(settings.http_port), "CARTHOUSE_HTTP_HOST": settings.http_host,
+           PARENT_PID_ENV: str(os.getpid())}
     return subprocess.Popen([sys.executable, "-m", "carthouse.cli", "gateway"], env=env)
 
 
@@ -127,7 +129,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not redis_url:
         redis = RedisServer(Path(settings.data_dir) / "redis", port=args.redis_port).start()
         redis_url = redis.url
-        log.info("started redis-server on %s (data in %s)", redis_url, redis.workdir)
+        if redis.adopted:
+            log.warning("took over the redis-server a killed stack left running on %s (data in %s)", redis_url,
+                        redis.workdir)
+        else:
+            log.info("started redis-server on %s (data in %s)", redis_url, redis.workdir)
     try:
         backend = settings.clickhouse_url or f"chdb at {settings.data_dir.resolve()}"
         log.info("opening store: %s, database %s", backend, settings.database)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -22,6 +23,7 @@ import grpc
 
 from carthouse import redis_server
 from carthouse.grpc_server import ServiceBinding, serve
+from carthouse.lifeline import follow_parent
 from carthouse.logs import configure_logging
 
 log = logging.getLogger("carthouse.fraud")
@@ -45,6 +47,7 @@ def _serve_child(redis_url: str, host: str, log_level: int, ready: Connection) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this process stops
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    follow_parent(os.getppid(), stop.set)
     with serve([fraud_binding(redis_url)], host, 0) as bound:
         ready.send(bound)
         stop.wait()

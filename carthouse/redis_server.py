@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,9 @@ class RedisServer:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        # A redis-server left running on this port and directory by a stack that was killed (SIGKILL gives it
+        # no chance to stop its children): taken over instead of failing to bind, and shut down on stop.
+        self.adopted = False
 
     @property
     def url(self) -> str:
@@ -43,6 +47,9 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._left_running():
+            self.adopted = True
+            return self
         self.process = subprocess.Popen(
             [
                 redis_binary(),
@@ -64,7 +71,23 @@ class RedisServer:
                     raise RuntimeError(f"redis-server did not start; see {self.workdir / 'redis.log'}") from None
                 time.sleep(0.05)
 
+    def _left_running(self) -> bool:
+        """Is a redis-server of ours (same directory) already answering on the port?"""
+        client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            found = client.config_get("dir").get("dir", "")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        return Path(str(found)).resolve() == self.workdir.resolve()
+
     def stop(self) -> None:
+        if self.adopted:
+            self.adopted = False
+            # SHUTDOWN writes the append-only file out before the server exits (which closes the connection).
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(self.url, socket_timeout=5).shutdown()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

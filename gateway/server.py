@@ -7,6 +7,7 @@ from pathlib import Path
 import uvicorn
 
 from carthouse.config import Settings
+from carthouse.lifeline import follow_parent_from_env
 from gateway.app import Gateway, GatewayConfig
 from gateway.descriptors import ApiDescriptors
 
@@ -42,6 +43,9 @@ def gateway_server(app: Gateway, host: str, port: int, log_level: str = "warning
 
 
 def run_gateway(settings: Settings, redis_url: str) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn lets in-flight requests finish before it exits."""
-    gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
-                   settings.log_level.lower()).run()
+    """Serve until SIGINT/SIGTERM (or, started by `carthouse run`, until that process is gone); uvicorn lets
+    in-flight requests finish before it exits."""
+    server = gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
+                            settings.log_level.lower())
+    follow_parent_from_env(lambda: setattr(server, "should_exit", True))
+    server.run()

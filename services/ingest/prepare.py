@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +22,7 @@ from decimal import Decimal
 import grpc
 
 from carthouse.errors import Unavailable
+from carthouse.lifeline import follow_parent
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.tenancy.fraud_settings import FraudSettings
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
@@ -182,6 +184,11 @@ def _fx_stub(target: str) -> fx_pb2_grpc.FxServiceStub:
     return stub
 
 
+def _follow_stack() -> None:
+    """In each worker process: end with the stack, also when it was killed (SIGKILL) and could not stop us."""
+    follow_parent(os.getppid())
+
+
 class RowPreparer:
     """Runs ``prepare`` in ``workers`` spawned processes (0: in the calling thread).
 
@@ -193,7 +200,8 @@ class RowPreparer:
         self._pool = self._new_pool() if workers else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_follow_stack)
 
     async def prepare(self, job: PrepareJob) -> Prepared:
         if self._pool is None:

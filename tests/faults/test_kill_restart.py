@@ -5,14 +5,16 @@ workers, fraud service, redis-server) in its own process group."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from bench._stack import StackProcess, query_stopped
-from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids
+from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids, make_batch
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -104,3 +106,37 @@ def test_sigterm_under_load_finishes_in_flight_requests_flushes_and_exits_0(tmp_
         assert sum(i in stored for i in event_ids(batch)) in (0, len(batch))
     assert set(stored) - set(acknowledged) <= {i for batch in result.unacknowledged for i in event_ids(batch)}
     assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
+
+
+def alive_in_group(group: int) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if os.getpgid(proc.pid) == group and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(" ".join(proc.info["cmdline"] or []))
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def test_kill_9_of_the_main_process_alone_leaves_no_process_serving_and_restart_takes_over(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "data", env={"CARTHOUSE_LOG_LEVEL": "INFO"}).start()
+    try:
+        shop = stack.create_appspace()
+        retry(stack, shop["secret_key"], [make_batch(10)])
+        group = stack.kill_main()
+        deadline = time.monotonic() + 20
+        # The gateway, FraudService and the ingest workers notice and stop; redis-server (not ours to change)
+        # keeps its data and is taken over by the next start.
+        while [c for c in alive_in_group(group) if "redis-server" not in c]:
+            assert time.monotonic() < deadline, alive_in_group(group)
+            time.sleep(0.2)
+        stack.start()
+        assert "took over the redis-server a killed stack left running" in stack.log_path.read_text()
+        retry(stack, shop["secret_key"], [make_batch(10)])
+        assert stack.stop() == 0
+        assert alive_in_group(group) == []  # the adopted redis-server was shut down with the stack
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    assert len(stored_counts(stack.data_dir, shop["appspace_id"])) == 20

@@ -5,7 +5,9 @@ workers, fraud service, redis-server) in its own process group."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -121,10 +123,11 @@ def alive_in_group(group: int) -> list[str]:
 
 def test_kill_9_of_the_main_process_alone_leaves_no_process_serving_and_restart_takes_over(tmp_path: Path) -> None:
     stack = StackProcess(tmp_path / "data", env={"CARTHOUSE_LOG_LEVEL": "INFO"}).start()
+    group = stack.process.pid  # type: ignore[union-attr]
     try:
         shop = stack.create_appspace()
         retry(stack, shop["secret_key"], [make_batch(10)])
-        group = stack.kill_main()
+        stack.kill_main()
         deadline = time.monotonic() + 20
         # The gateway, FraudService and the ingest workers notice and stop; redis-server (not ours to change)
         # keeps its data and is taken over by the next start.
@@ -139,4 +142,6 @@ def test_kill_9_of_the_main_process_alone_leaves_no_process_serving_and_restart_
     finally:
         if stack.process is not None:
             stack.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # whatever a failed run left behind
     assert len(stored_counts(stack.data_dir, shop["appspace_id"])) == 20

@@ -1,5 +1,6 @@
 """Multi-touch attribution in ClickHouse: every purchase (with a user_id) joined to its user's touches within
-the window before it, each touch weighted by the model with window functions, credits summed per channel.
+the window before it (array functions over each buyer's sorted touches), each touch weighted by the model,
+credits summed per channel.
 
 Models: last_click (the last touch gets it all), linear (equal split), time_decay (weight 2^(-age / 7 days),
 normalised), position_based (our addition: 40 % first, 40 % last, 20 % split over the middle; one touch gets
@@ -24,23 +25,26 @@ purchases AS (
     FROM events
     WHERE {scope} AND event_type = 'purchase' AND user_id != ''
 ),
-touch_rows AS (
+-- Each buyer's touches as one sorted array (ties in time by event id): the join then pairs ~one row per
+-- purchase with an array, instead of a row per (purchase, touch) that window functions must sort again.
+user_touches AS (
+    SELECT user, arraySort(x -> (x.1, x.2), groupArray((at, event_id, campaign, source, medium))) AS ts
+    FROM tagged
+    WHERE user IN (SELECT user_id FROM purchases)
+    GROUP BY user
+),
+per_purchase AS (
     SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
-           tagged.campaign AS campaign, tagged.source AS source, tagged.medium AS medium,
-           tagged.at AS touched_at, tagged.event_id AS touch_id,
-           pow(2, -dateDiff('millisecond', tagged.at, purchases.bought_at) / {half_life}) AS decay
-    -- Only buyers' touches can earn credit: the join's hash table holds those, not every touch of the window.
-    FROM purchases INNER JOIN (SELECT * FROM tagged WHERE user IN (SELECT user_id FROM purchases)) AS tagged
-        ON purchases.user_id = tagged.user
-    WHERE tagged.at <= purchases.bought_at AND tagged.at > purchases.bought_at - INTERVAL {window} DAY
+           arrayFilter(x -> x.1 <= purchases.bought_at AND x.1 > purchases.bought_at - INTERVAL {window} DAY,
+                       user_touches.ts) AS window_ts,
+           arrayMap(x -> pow(2, -dateDiff('millisecond', x.1, purchases.bought_at) / {half_life}), window_ts)
+               AS decays
+    FROM purchases INNER JOIN user_touches ON purchases.user_id = user_touches.user
 ),
 credits AS (
-    SELECT purchase_id, order_revenue, campaign, source, medium,
-           count() OVER per_purchase AS touches,
-           row_number() OVER (PARTITION BY purchase_id ORDER BY touched_at, touch_id) AS position,
-           decay / sum(decay) OVER per_purchase AS decay_share
-    FROM touch_rows
-    WINDOW per_purchase AS (PARTITION BY purchase_id)
+    SELECT purchase_id, order_revenue, touch.3 AS campaign, touch.4 AS source, touch.5 AS medium,
+           length(window_ts) AS touches, position, decays[position] / arraySum(decays) AS decay_share
+    FROM per_purchase ARRAY JOIN window_ts AS touch, arrayEnumerate(window_ts) AS position
 )"""
 
 WEIGHT = {

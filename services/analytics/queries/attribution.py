@@ -25,10 +25,12 @@ purchases AS (
     FROM events
     WHERE {scope} AND event_type = 'purchase' AND user_id != ''
 ),
--- Each buyer's touches as one sorted array (ties in time by event id): the join then pairs ~one row per
--- purchase with an array, instead of a row per (purchase, touch) that window functions must sort again.
+-- Each buyer's touches as one array sorted by time (ties by event id) of (time, channel key): the join then
+-- pairs ~one row per purchase with a compact array, instead of a row per (purchase, touch) with three strings
+-- that window functions must sort again. Channels travel as 64-bit keys; `names` turns them back into text.
 user_touches AS (
-    SELECT user, arraySort(x -> (x.1, x.2), groupArray((at, event_id, campaign, source, medium))) AS ts
+    SELECT user,
+           arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, {channel_key})))) AS ts
     FROM tagged
     WHERE user IN (SELECT user_id FROM purchases)
     GROUP BY user
@@ -42,10 +44,17 @@ per_purchase AS (
     FROM purchases INNER JOIN user_touches ON purchases.user_id = user_touches.user
 ),
 credits AS (
-    SELECT purchase_id, order_revenue, touch.3 AS campaign, touch.4 AS source, touch.5 AS medium,
+    SELECT purchase_id, order_revenue, touch.2 AS channel_key,
            length(window_ts) AS touches, position, decays[position] / arraySum(decays) AS decay_share
     FROM per_purchase ARRAY JOIN window_ts AS touch, arrayEnumerate(window_ts) AS position
+),
+names AS (
+    SELECT {channel_key} AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
+           any(medium) AS name_medium
+    FROM tagged
+    GROUP BY name_key
 )"""
+CHANNEL_KEY = "cityHash64(campaign, source, medium)"
 
 WEIGHT = {
     "last_click": "if(position = touches, 1.0, 0.0)",
@@ -58,7 +67,7 @@ WEIGHT = {
 
 def _with(window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, half_life=HALF_LIFE_MS, window=window)
+        scope=SCOPE, half_life=HALF_LIFE_MS, window=window, channel_key=CHANNEL_KEY)
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:
@@ -69,17 +78,17 @@ def attribution(store: Store, params: dict[str, Any], model: str, window: int) -
     # One pass over purchases x touches: channel credits, and (from each purchase's first touch row, which lies
     # in exactly one channel) the exact totals of attributed orders, summed over channels by a window.
     rows = store.query(_with(window) + f"""
-SELECT * FROM (
+SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, credited.* FROM (
     SELECT *, sum(first_touch_revenue) OVER () AS attributed_revenue,
               sum(first_touch_orders) OVER () AS attributed_orders
     FROM (
-        SELECT campaign, source, medium, sum(order_revenue * weight) AS revenue_credit,
+        SELECT channel_key, sum(order_revenue * weight) AS revenue_credit,
                sum(weight) AS order_credit, toInt64(sumIf(order_revenue, position = 1)) AS first_touch_revenue,
                countIf(position = 1) AS first_touch_orders
         FROM (SELECT *, {WEIGHT[model]} AS weight FROM credits)
-        GROUP BY campaign, source, medium
+        GROUP BY channel_key
     )
-)
+) AS credited INNER JOIN names ON names.name_key = credited.channel_key
 WHERE order_credit > 0
 ORDER BY revenue_credit DESC, campaign, source, medium
 """, params)

@@ -27,13 +27,14 @@ purchases AS (
 ),
 -- Each buyer's touches as one array sorted by time (ties by event id) of (time, channel key): the join then
 -- pairs ~one row per purchase with a compact array, instead of a row per (purchase, touch) with three strings
--- that window functions must sort again. Channels travel as 64-bit keys; `names` turns them back into text.
+-- that window functions must sort again. Users and channels travel as 64-bit keys (as scope.ACTOR_KEY
+-- explains); `names` turns channel keys back into text.
 user_touches AS (
-    SELECT user,
+    SELECT cityHash64(user) AS user_key,
            arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, {channel_key})))) AS ts
     FROM tagged
-    WHERE user IN (SELECT user_id FROM purchases)
-    GROUP BY user
+    WHERE cityHash64(user) IN (SELECT cityHash64(user_id) FROM purchases)
+    GROUP BY user_key
 ),
 per_purchase AS (
     SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
@@ -41,7 +42,7 @@ per_purchase AS (
                        user_touches.ts) AS window_ts,
            arrayMap(x -> pow(2, -dateDiff('millisecond', x.1, purchases.bought_at) / {half_life}), window_ts)
                AS decays
-    FROM purchases INNER JOIN user_touches ON purchases.user_id = user_touches.user
+    FROM purchases INNER JOIN user_touches ON cityHash64(purchases.user_id) = user_touches.user_key
 ),
 credits AS (
     SELECT purchase_id, order_revenue, touch.2 AS channel_key,

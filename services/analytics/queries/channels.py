@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
 from services.analytics.queries.touches import TAGGED
 
@@ -68,10 +67,12 @@ WHERE {SCOPE} AND {ACTOR} != '' AND user_id NOT IN (SELECT user FROM tagged WHER
 
 def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows with campaign, source, medium, revenue (minor units), orders and the actors the channel touched."""
-    touching, rows, untouched = together(lambda: store.query(TOUCHED, params), lambda: store.query(BY_CHANNEL, params),
-                                         lambda: store.scalar(UNTOUCHED_ACTORS, params))
-    touched = {(r["campaign"], r["source"], r["medium"]): int(r["actors"]) for r in touching}
-    touched[DIRECT] = int(untouched or 0)
+    # Sequential on purpose: side by side measured no faster (each statement already uses both vCPUs), and the
+    # direct channel's actor count is only needed when a purchase was direct.
+    touched = {(r["campaign"], r["source"], r["medium"]): int(r["actors"]) for r in store.query(TOUCHED, params)}
+    rows = store.query(BY_CHANNEL, params)
+    if any((r["campaign"], r["source"], r["medium"]) == DIRECT for r in rows):
+        touched[DIRECT] = int(store.scalar(UNTOUCHED_ACTORS, params) or 0)
     for row in rows:
         row["touched_actors"] = touched.get((row["campaign"], row["source"], row["medium"]), 0)
     return rows

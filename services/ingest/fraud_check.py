@@ -1,6 +1,6 @@
 """Ingest's side of fraud checking. The preparation workers describe each request's valid events for
 FraudService (a serialized EventBatch); the pipeline sends the batches of concurrent requests in one Check,
-then drops blocked rows, marks flagged ones, and has both written to the fraud audit. If FraudService cannot
+then marks flagged and blocked rows; blocked ones go to the fraud audit only (migration 0008). If FraudService cannot
 answer, events are stored unflagged with a reason: fraud checking never costs an acknowledged event."""
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import grpc
-import orjson
 
 from carthouse.money import minor_digits
 from carthouse.tenancy.fraud_settings import FraudSettings, could_fire
@@ -23,7 +21,7 @@ from carthouse.v1 import fraud_pb2
 from services.ingest.amounts import EventAmounts
 from services.ingest.enrichment import classify_user_agent
 from services.ingest.model import IncomingEvent, RequestContext
-from services.ingest.rows import EVENT_COLUMNS, StoredEvent, client_of, with_verdict
+from services.ingest.rows import StoredEvent, client_of, with_verdict
 
 log = logging.getLogger("carthouse.ingest.fraud")
 
@@ -189,37 +187,12 @@ def _dense(answer: fraud_pb2.BatchVerdicts, events: int) -> Verdicts:
     return verdicts
 
 
-_AT = {name: EVENT_COLUMNS.index(name) for name in (
-    "appspace_id", "event_time", "client_event_id", "event_type", "user_id", "anonymous_id", "transaction_id",
-    "revenue", "currency", "ip", "user_agent", "key_kind",
-)}
-AUDIT_COLUMNS = (
-    "appspace_id", "event_time", "audit_key", "caught_at", "severity", "reasons", "event_type", "user_id",
-    "anonymous_id", "transaction_id", "event_id", "revenue", "currency", "ip", "user_agent", "key_kind",
-)
-
-
-def audit_line(stored: StoredEvent, severity: int, reasons: list[str], caught_at: str) -> bytes:
-    """The fraud_events row (AUDIT_COLUMNS) of a caught event, from its events row."""
-    row = orjson.loads(stored.line)
-    value = {name: row[index] for name, index in _AT.items()}
-    if value["transaction_id"] and value["event_type"] in ("purchase", "refund"):
-        audit_key = f"{value['event_type']}:{value['transaction_id']}"
-    elif value["client_event_id"]:
-        audit_key = f"id:{value['client_event_id']}"
-    else:  # nothing identifies a re-send: a row of its own
-        audit_key = uuid.uuid4().hex
-    return orjson.dumps([
-        value["appspace_id"], value["event_time"], audit_key, caught_at, severity, reasons, value["event_type"],
-        value["user_id"], value["anonymous_id"], value["transaction_id"], value["client_event_id"],
-        value["revenue"], value["currency"], value["ip"], value["user_agent"], value["key_kind"],
-    ])
-
-
 @dataclass
 class Screened:
+    # Rows for the analytics tables: clean, and flagged ones marked with their severity and reasons.
     rows: list[StoredEvent] = field(default_factory=list)
-    audits: list[bytes] = field(default_factory=list)
+    # Blocked rows, marked severity 2: written in the same INSERT, they reach only the fraud audit (migration 0008).
+    blocked: list[StoredEvent] = field(default_factory=list)
 
 
 def per_row(rows: int, checked_rows: Sequence[int], found: Verdicts | None) -> Verdicts:
@@ -231,13 +204,11 @@ def per_row(rows: int, checked_rows: Sequence[int], found: Verdicts | None) -> V
     return verdicts
 
 
-def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts, caught_at: str) -> Screened:
-    """The rows to store (blocked ones dropped, the others marked with their severity and reasons) and the
-    audit rows of flagged and blocked ones."""
+def apply_verdicts(rows: Sequence[StoredEvent], verdicts: Verdicts) -> Screened:
+    """The rows marked with their verdicts, blocked ones apart. Flagged and blocked rows reach the fraud audit
+    through its materialized view."""
     screened = Screened()
     for row, (severity, reasons) in zip(rows, verdicts, strict=True):
-        if severity:
-            screened.audits.append(audit_line(row, severity, reasons, caught_at))
-        if severity != BLOCKED:
-            screened.rows.append(with_verdict(row, severity, reasons) if reasons else row)
+        marked = with_verdict(row, severity, reasons) if reasons else row
+        (screened.blocked if severity == BLOCKED else screened.rows).append(marked)
     return screened

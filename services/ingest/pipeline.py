@@ -12,7 +12,6 @@ from services.ingest.fraud_check import FraudClient, apply_verdicts, per_row
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
-from services.ingest.rows import clickhouse_time
 from services.ingest.validation import BATCH_TOO_LARGE, EVENTS_REQUIRED, MAX_BATCH
 from services.ingest.writer import GroupCommitWriter
 
@@ -96,5 +95,5 @@ class IngestPipeline:
         self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
         found = await self.fraud.check(prepared.check_batch, len(prepared.check_rows)) if prepared.check_rows else []
         verdicts = per_row(len(prepared.rows), prepared.check_rows, found)
-        screened = apply_verdicts(prepared.rows, verdicts, clickhouse_time(self._clock()))
-        await self._writer.write_async(screened.rows, screened.audits)
+        screened = apply_verdicts(prepared.rows, verdicts)
+        await self._writer.write_async(screened.rows, screened.blocked)

@@ -1,12 +1,11 @@
-"""SQL owned by ingest: writing events (the materialized views fan out items and properties) and the fraud
-audit, and the ClickHouse side of deduplication used when Redis is unreachable."""
+"""SQL owned by ingest: writing events (the materialized views fan out items, properties, touches and the fraud
+audit), and the ClickHouse side of deduplication used when Redis is unreachable."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from carthouse.store import Store
-from services.ingest.fraud_check import AUDIT_COLUMNS
 from services.ingest.rows import EVENT_COLUMNS
 
 RECENT_TRANSACTIONS = """
@@ -20,14 +19,10 @@ WHERE appspace_id = {appspace:String}
 
 
 def write_events(store: Store, lines: Sequence[bytes], dedup_token: str) -> None:
-    """One INSERT for the whole group (the materialized views fan out items, properties and touches);
-    repeated with the same ``dedup_token`` after a failure, it writes only what the failed attempt did not."""
+    """One INSERT for the whole group (the materialized views fan out items, properties, touches and the fraud
+    audit of flagged and blocked rows); repeated with the same ``dedup_token`` after a failure, it writes only
+    what the failed attempt did not."""
     store.insert_rows("events_ingest", EVENT_COLUMNS, lines, dedup_token)
-
-
-def write_audits(store: Store, lines: Sequence[bytes], dedup_token: str) -> None:
-    if lines:
-        store.insert_rows("fraud_events", AUDIT_COLUMNS, lines, dedup_token)
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -18,7 +18,7 @@ from carthouse.errors import STORE_UNAVAILABLE, Unavailable
 from carthouse.store import Store
 from services.ingest.dedup import Deduplicator
 from services.ingest.rows import StoredEvent
-from services.ingest.storage import write_audits, write_events
+from services.ingest.storage import write_events
 
 log = logging.getLogger("carthouse.ingest.writer")
 
@@ -34,13 +34,14 @@ WRITE_RETRY_DELAYS = (0.2, 1.0)
 @dataclass
 class _Pending:
     events: Sequence[StoredEvent]
-    # Fraud audit rows of the same requests (flagged and blocked events).
-    audits: Sequence[bytes]
+    # Events of the same requests blocked by fraud rules: not deduplicated (a blocked order does not claim its
+    # transaction id), written in the same INSERT, stored only in the fraud audit.
+    blocked: Sequence[StoredEvent]
     # Called from the writer thread with None (stored) or the error that stopped the write.
     notify: Callable[[BaseException | None], None]
 
 
-_STOP = _Pending(events=(), audits=(), notify=lambda error: None)
+_STOP = _Pending(events=(), blocked=(), notify=lambda error: None)
 
 
 class GroupCommitWriter:
@@ -71,10 +72,10 @@ class GroupCommitWriter:
         self._queue.put(_STOP)
         self._thread.join()
 
-    async def write_async(self, events: Sequence[StoredEvent], audits: Sequence[bytes] = ()) -> None:
-        """Await until the events are deduplicated and durably inserted, with their fraud audit rows (without
-        blocking the event loop); raise if they were not."""
-        if not events and not audits:
+    async def write_async(self, events: Sequence[StoredEvent], blocked: Sequence[StoredEvent] = ()) -> None:
+        """Await until the events are deduplicated and durably inserted, with the blocked ones (without blocking
+        the event loop); raise if they were not."""
+        if not events and not blocked:
             return
         self._check_accepting()
         loop = asyncio.get_running_loop()
@@ -88,7 +89,7 @@ class GroupCommitWriter:
             else:
                 future.set_exception(error)
 
-        self._queue.put(_Pending(events, audits, lambda error: loop.call_soon_threadsafe(settle, error)))
+        self._queue.put(_Pending(events, blocked, lambda error: loop.call_soon_threadsafe(settle, error)))
         await future
 
     def _check_accepting(self) -> None:
@@ -118,12 +119,12 @@ class GroupCommitWriter:
         if not group:
             return
         events = [event for pending in group for event in pending.events]
-        audits = [line for pending in group for line in pending.audits]
+        blocked = [event for pending in group for event in pending.blocked]
         claimed: list[str] = []
         error: BaseException | None = None
         try:
             fresh, claimed = self._dedup.filter(events)
-            self._write_with_retries(fresh, audits)
+            self._write_with_retries([event.line for event in (*fresh, *blocked)])
             self.groups_committed += 1
             self.rows_written += len(fresh)
         except BaseException as exc:  # every waiting request must learn of the failure
@@ -134,20 +135,18 @@ class GroupCommitWriter:
         for pending in group:
             pending.notify(error)
 
-    def _write_with_retries(self, fresh: Sequence[StoredEvent], audits: Sequence[bytes]) -> None:
+    def _write_with_retries(self, lines: Sequence[bytes]) -> None:
         """Write the group, repeating a failed attempt with the same deduplication token: what an earlier
         attempt did write (some of the materialized views' tables) is skipped, so a transient failure heals
         without a half-written or doubled group."""
         token = uuid.uuid4().hex
         for attempt, delay in enumerate((*WRITE_RETRY_DELAYS, None)):
             try:
-                # The audit first: a blocked event's row must not be missing when its request is answered.
-                write_audits(self._store, audits, f"{token}-audit")
-                write_events(self._store, [event.line for event in fresh], token)
+                write_events(self._store, lines, token)
                 return
             except Exception as exc:
                 if delay is None:
                     raise
                 log.warning("write of %d events failed (attempt %d), retrying in %.1f s: %s",
-                            len(fresh), attempt + 1, delay, exc)
+                            len(lines), attempt + 1, delay, exc)
                 time.sleep(delay)

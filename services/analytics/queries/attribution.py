@@ -13,7 +13,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.queries.scope import SCOPE
-from services.analytics.queries.touches import TAGGED
+from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
 
 MODELS = ("last_click", "linear", "time_decay", "position_based")
 WINDOWS = (7, 14, 30, 60, 90)
@@ -28,7 +28,7 @@ purchases AS (
 -- Each buyer's touches as one array sorted by time (ties by event id) of (time, channel key): the join then
 -- pairs ~one row per purchase with a compact array, instead of a row per (purchase, touch) with three strings
 -- that window functions must sort again. Users and channels travel as 64-bit keys (as scope.ACTOR_KEY
--- explains); `names` turns channel keys back into text.
+-- explains); CHANNEL_NAMES turns channel keys back into text.
 user_touches AS (
     SELECT cityHash64(user) AS user_key,
            arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, {channel_key})))) AS ts
@@ -48,14 +48,7 @@ credits AS (
     SELECT purchase_id, order_revenue, touch.2 AS channel_key,
            length(window_ts) AS touches, position, decays[position] / arraySum(decays) AS decay_share
     FROM per_purchase ARRAY JOIN window_ts AS touch, arrayEnumerate(window_ts) AS position
-),
-names AS (
-    SELECT {channel_key} AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
-           any(medium) AS name_medium
-    FROM tagged
-    GROUP BY name_key
 )"""
-CHANNEL_KEY = "cityHash64(campaign, source, medium)"
 
 WEIGHT = {
     "last_click": "if(position = touches, 1.0, 0.0)",
@@ -68,7 +61,7 @@ WEIGHT = {
 
 def _with(window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, half_life=HALF_LIFE_MS, window=window, channel_key=CHANNEL_KEY)
+        scope=SCOPE, half_life=HALF_LIFE_MS, window=window, channel_key=CHANNEL_KEY) + "," + CHANNEL_NAMES
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Revenue by channel. A purchase's channel is the campaign/source/medium on the purchase itself, else its
 user's last touch (an event carrying campaign or utm_campaign) within 30 days before it, else direct;
 conversion_rate = orders / users touched by that channel in the range x 100 (for direct: actors active in
-the range without any touch). Attribution is an ASOF join in ClickHouse, not a loop in Python. Touches are
-joined by user_id (DESIGN.md): an anonymous visitor's campaign cannot follow it to a purchase."""
+the range without any touch). Attribution is array functions over each buyer's touches in ClickHouse, not a
+loop in Python. Touches are joined by user_id (DESIGN.md): an anonymous visitor's campaign cannot follow it to a
+purchase."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
-from services.analytics.queries.touches import TAGGED
+from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
 LOOKBACK_DAYS = 30
@@ -19,31 +20,41 @@ LOOKBACK_DAYS = 30
 BY_CHANNEL = f"""
 WITH
 {TAGGED.format(lookback=LOOKBACK_DAYS)},
-user_touches AS (SELECT user AS actor, at AS touched_at, campaign, source, medium FROM tagged WHERE user != ''),
-own AS (SELECT event_id, campaign, source, medium FROM tagged WHERE kind = 'purchase'),
 purchases AS (
-    SELECT event_id, {ACTOR} AS actor, event_time AS bought_at, ifNull(revenue, 0) AS order_revenue
+    SELECT event_id, {ACTOR_KEY} AS actor_key, event_time AS bought_at, ifNull(revenue, 0) AS order_revenue
     FROM events
     WHERE {SCOPE} AND event_type = 'purchase'
 ),
+-- Each buyer's touches as one time-sorted array of (time, channel key), only for actors who bought: a join
+-- of one compact row per buyer, then the last touch at or before each purchase is an array lookup.
+buyer_touches AS (
+    SELECT cityHash64(user) AS actor_key, arraySort(groupArray((at, {CHANNEL_KEY}))) AS touches
+    FROM tagged
+    WHERE user != '' AND cityHash64(user) IN (SELECT actor_key FROM purchases)
+    GROUP BY actor_key
+),
+own AS (SELECT event_id, {CHANNEL_KEY} AS channel_key FROM tagged WHERE kind = 'purchase'),
 attributed AS (
     SELECT purchases.order_revenue AS order_revenue,
-           own.campaign != '' AS is_own,
-           user_touches.actor != ''
-               AND user_touches.touched_at >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY
-               AS is_touched,
-           multiIf(is_own, own.campaign, is_touched, user_touches.campaign, '{DIRECT[0]}') AS channel_campaign,
-           multiIf(is_own, own.source, is_touched, user_touches.source, '{DIRECT[1]}') AS channel_source,
-           multiIf(is_own, own.medium, is_touched, user_touches.medium, '{DIRECT[2]}') AS channel_medium
+           arrayLast(touch -> touch.1 <= purchases.bought_at, buyer_touches.touches) AS last_touch,
+           -- 0 is the direct channel (an empty array's arrayLast, or an unmatched join's default, is (0, 0)).
+           multiIf(own.channel_key != 0, own.channel_key,
+                   last_touch.2 != 0 AND last_touch.1 >= purchases.bought_at - INTERVAL {LOOKBACK_DAYS} DAY,
+                   last_touch.2, 0) AS channel_key
     FROM purchases
     LEFT JOIN own ON purchases.event_id = own.event_id
-    ASOF LEFT JOIN user_touches
-        ON purchases.actor = user_touches.actor AND purchases.bought_at >= user_touches.touched_at
-)
-SELECT channel_campaign AS campaign, channel_source AS source, channel_medium AS medium,
-       toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
-FROM attributed
-GROUP BY campaign, source, medium
+    LEFT JOIN buyer_touches ON purchases.actor_key = buyer_touches.actor_key
+),
+by_key AS (
+    SELECT channel_key, toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
+    FROM attributed
+    GROUP BY channel_key
+),
+{CHANNEL_NAMES}
+SELECT if(channel_key = 0, '{DIRECT[0]}', name_campaign) AS campaign,
+       if(channel_key = 0, '{DIRECT[1]}', name_source) AS source,
+       if(channel_key = 0, '{DIRECT[2]}', name_medium) AS medium, revenue_minor, order_count
+FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS join_use_nulls = 0
 """
@@ -57,11 +68,13 @@ WHERE user != ''
 GROUP BY campaign, source, medium
 """
 
+# Users are compared as 64-bit keys (ACTOR_KEY explains why), an anonymous actor is never a touched user.
 UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
-WHERE {SCOPE} AND {ACTOR} != '' AND user_id NOT IN (SELECT user FROM tagged WHERE user != '')
+WHERE {SCOPE} AND {ACTOR} != ''
+  AND (user_id = '' OR cityHash64(user_id) NOT IN (SELECT cityHash64(user) FROM tagged WHERE user != ''))
 """
 
 

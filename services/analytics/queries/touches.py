@@ -15,3 +15,13 @@ tagged AS (
       AND event_time < {{{{until:DateTime64(3, 'UTC')}}}}
       AND {PENDING_USERS.replace("{", "{{").replace("}", "}}")}
 )"""
+# A channel travels through joins and groupings as a 64-bit key of its three names (as scope.ACTOR_KEY
+# explains); CHANNEL_NAMES (a CTE over `tagged`) turns keys back into text at the end.
+CHANNEL_KEY = "cityHash64(campaign, source, medium)"
+CHANNEL_NAMES = f"""
+names AS (
+    SELECT {CHANNEL_KEY} AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
+           any(medium) AS name_medium
+    FROM tagged
+    GROUP BY name_key
+)"""

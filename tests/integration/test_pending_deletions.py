@@ -1,0 +1,41 @@
+"""Queries hide a user whose deletion is recorded, before the worker has removed a row: on a store with no
+deletion worker (no stack in this module), so the request stays pending for the whole test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from carthouse.store import Store
+from services.analytics import deletions
+from services.analytics.queries import funnel, revenue
+from services.analytics.queries.scope import scope_params
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SHOP, OTHER = "as_pending_shop", "as_pending_other"
+
+
+def _params(store: Store, appspace_id: str) -> dict:
+    return scope_params(appspace_id, NOW - timedelta(days=1), NOW, False, deletions.has_pending(store, appspace_id))
+
+
+def test_a_pending_deletion_hides_the_user_from_every_query(store: Store) -> None:
+    store.execute(
+        "INSERT INTO events (appspace_id, event_time, event_type, user_id, transaction_id, revenue) VALUES "
+        "({shop:String}, {at:DateTime64(3, 'UTC')}, 'view_item', 'keep', '', NULL), "
+        "({shop:String}, {at:DateTime64(3, 'UTC')}, 'purchase', 'keep', 'o1', 1000), "
+        "({shop:String}, {at:DateTime64(3, 'UTC')}, 'view_item', 'gone', '', NULL), "
+        "({shop:String}, {at:DateTime64(3, 'UTC')}, 'purchase', 'gone', 'o2', 2500)",
+        {"shop": SHOP, "at": NOW - timedelta(hours=1)},
+    )
+    assert deletions.has_pending(store, SHOP) is False
+    before = revenue.totals(store, _params(store, SHOP), NOW)
+    assert (before["purchase_revenue"], before["orders"], before["viewing_actors"]) == (3500, 2, 2)
+
+    deletions.record(store, OTHER, "keep", NOW)  # another appspace's request changes nothing here
+    assert deletions.has_pending(store, SHOP) is False
+    deletions.record(store, SHOP, "gone", NOW)
+    assert deletions.has_pending(store, SHOP) is True
+    params = _params(store, SHOP)
+    after = revenue.totals(store, params, NOW)
+    assert (after["purchase_revenue"], after["orders"], after["viewing_actors"]) == (1000, 1, 1)
+    assert funnel.step_counts(store, params) == [1, 0, 0, 0, 0, 0]

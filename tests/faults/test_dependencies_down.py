@@ -109,7 +109,7 @@ STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_
 
 def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
     return {table: store.scalar(f"SELECT count() FROM {table} WHERE appspace_id = {{a:String}}",
-                                {"a": shop.appspace_id}) for table in STORED_TABLES[:4]}
+                                {"a": shop.appspace_id}) for table in STORED_TABLES}
 
 
 def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Store, caplog) -> None:
@@ -133,22 +133,27 @@ def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Sto
     after = _counts(store, shop)
     # 6 events, 3 purchases with one item each, 6 campaign properties, 6 touches.
     assert {t: after[t] - before[t] for t in after} == {"events": 6, "event_items": 3, "event_properties": 6,
-                                                        "touches": 6}
+                                                        "touches": 6, "fraud_events": 0}
 
 
-@pytest.mark.parametrize("failing", ["events", "event_items", "event_properties", "touches"])
+@pytest.mark.parametrize("failing", STORED_TABLES)
 def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, shop, store: Store, failing: str,
                                                                       caplog) -> None:
     before = _counts(store, shop)
-    batch = [{**e, "properties": {"campaign": "autumn"}} for e in make_batch(4)]
+    flagged = {"event_type": "purchase", "transaction_id": f"big-{failing}", "revenue": 10_000_000,
+               "user_id": f"big-{failing}"}  # over the revenue ceiling: stored, marked, audited
+    blocked = {"event_type": "purchase", "transaction_id": f"bot-{failing}", "revenue": 5, "user_id": f"bot-{failing}",
+               "context": {"user_agent": "python-requests/2.31.0"}}  # audited only
+    batch = [{**e, "properties": {"campaign": "autumn"}} for e in [*make_batch(4), flagged, blocked]]
     dirs = _table_dirs(store, [failing])
     _immutable(dirs, True)
     threading.Timer(0.1, _immutable, (dirs, False)).start()  # back before the writer's second attempt (0.2 s)
     response = http.post(BATCH, json={"events": batch}, headers={"X-API-Key": shop.secret_key})
-    assert (response.status_code, response.json()["accepted"]) == (200, 4)
+    assert (response.status_code, response.json()["accepted"]) == (200, 6)
     after = _counts(store, shop)
-    assert {t: after[t] - before[t] for t in after} == {"events": 4, "event_items": 2, "event_properties": 4,
-                                                        "touches": 4}
+    # 4 + the flagged one stored (2 purchases with an item each), the blocked one in the audit only.
+    assert {t: after[t] - before[t] for t in after} == {"events": 5, "event_items": 2, "event_properties": 5,
+                                                        "touches": 5, "fraud_events": 2}
     assert any("retrying in 0.2 s" in r.message for r in caplog.records)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
+from services.analytics.queries.scope import ACTOR, ACTOR_KEY, JOINS_AS_WRITTEN, SCOPE
 
 CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 
@@ -47,7 +47,7 @@ judged AS (
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
        toInt64(sumIf(left_value, NOT is_completed AND is_idle)) AS abandoned_value
 FROM judged
-SETTINGS join_use_nulls = 0
+SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 """
 
 

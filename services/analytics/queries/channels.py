@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
+from services.analytics.queries.scope import ACTOR, ACTOR_KEY, JOINS_AS_WRITTEN, SCOPE
 from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
@@ -56,7 +56,7 @@ SELECT if(channel_key = 0, '{DIRECT[0]}', name_campaign) AS campaign,
        if(channel_key = 0, '{DIRECT[2]}', name_medium) AS medium, revenue_minor, order_count
 FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
-SETTINGS join_use_nulls = 0
+SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 """
 
 # Actors a channel touched inside the range (a purchase carrying a campaign is a touch too).

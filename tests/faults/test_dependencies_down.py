@@ -104,7 +104,7 @@ def shop(new_appspace) -> ShopKeys:
     return new_appspace("growth")
 
 
-STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events"]
+STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events", "cart_activity"]
 
 
 def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
@@ -133,7 +133,7 @@ def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Sto
     after = _counts(store, shop)
     # 6 events, 3 purchases with one item each, 6 campaign properties, 6 touches.
     assert {t: after[t] - before[t] for t in after} == {"events": 6, "event_items": 3, "event_properties": 6,
-                                                        "touches": 6, "fraud_events": 0}
+                                                        "touches": 6, "fraud_events": 0, "cart_activity": 3}
 
 
 @pytest.mark.parametrize("failing", STORED_TABLES)
@@ -147,13 +147,15 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
     batch = [{**e, "properties": {"campaign": "autumn"}} for e in [*make_batch(4), flagged, blocked]]
     dirs = _table_dirs(store, [failing])
     _immutable(dirs, True)
-    threading.Timer(0.1, _immutable, (dirs, False)).start()  # back before the writer's second attempt (0.2 s)
+    # Failing when the group's first INSERT comes (after preparation, the fraud check's gathering and the
+    # commit interval: ~0.1-0.3 s), back well before the writer's last attempt (1.2 s after its first).
+    threading.Timer(0.6, _immutable, (dirs, False)).start()
     response = http.post(BATCH, json={"events": batch}, headers={"X-API-Key": shop.secret_key})
     assert (response.status_code, response.json()["accepted"]) == (200, 6)
     after = _counts(store, shop)
-    # 4 + the flagged one stored (2 purchases with an item each), the blocked one in the audit only.
+    # 4 + the flagged one stored (3 purchases, 2 of them with an item), the blocked one in the audit only.
     assert {t: after[t] - before[t] for t in after} == {"events": 5, "event_items": 2, "event_properties": 5,
-                                                        "touches": 5, "fraud_events": 2}
+                                                        "touches": 5, "fraud_events": 2, "cart_activity": 3}
     assert any("retrying in 0.2 s" in r.message for r in caplog.records)
 
 

@@ -9,33 +9,31 @@ from datetime import datetime
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, ACTOR_KEY, JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import JOINS_AS_WRITTEN, SCOPE
 
 CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 
+# From cart_activity (migration 0009): a narrow row per cart event and purchase, carts and actors already keyed by
+# 64-bit hashes, cart events with the value of their items.
 ABANDONMENT = f"""
 WITH
 carts AS (
-    -- add_to_cart and remove_from_cart always carry items (validation), so event_items alone describes the
-    -- carts: one scan gives their times, actor and value. Carts and actors are keyed by 64-bit hashes of
-    -- their ids (as ACTOR_KEY explains), computed the same way on both sides of the joins.
-    SELECT cityHash64(if(cart_id != '', cart_id, {ACTOR})) AS cart_key, any({ACTOR_KEY}) AS actor_key,
-           min(event_time) AS first_add, max(event_time) AS last_activity,
-           sum(if(event_type = 'add_to_cart', 1, -1) * ifNull(price, 0) * quantity) AS value
-    FROM event_items
-    WHERE {SCOPE} AND event_type IN {CART_EVENTS} AND (cart_id != '' OR {ACTOR} != '')
+    SELECT cart_key, any(actor_key) AS actor_key, min(event_time) AS first_add, max(event_time) AS last_activity,
+           sum(if(event_type = 'add_to_cart', items_value, -items_value)) AS value
+    FROM cart_activity
+    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
     GROUP BY cart_key
     HAVING countIf(event_type = 'add_to_cart') > 0
 ),
 purchases AS (
-    SELECT cart_id, {ACTOR} AS actor, event_time
-    FROM events
+    SELECT cart_key, actor_key, event_time
+    FROM cart_activity
     WHERE appspace_id = {{appspace:String}} AND event_type = 'purchase' AND event_time >= {{since:DateTime64(3, 'UTC')}}
 ),
-bought_by_cart AS (SELECT cityHash64(cart_id) AS cart_key, max(event_time) AS last_purchase FROM purchases
-                   WHERE cart_id != '' GROUP BY cart_key),
-bought_by_actor AS (SELECT cityHash64(actor) AS actor_key, max(event_time) AS last_purchase FROM purchases
-                    WHERE actor != '' GROUP BY actor_key),
+bought_by_cart AS (SELECT cart_key, max(event_time) AS last_purchase FROM purchases WHERE cart_key != 0
+                   GROUP BY cart_key),
+bought_by_actor AS (SELECT actor_key, max(event_time) AS last_purchase FROM purchases WHERE actor_key != 0
+                    GROUP BY actor_key),
 judged AS (
     SELECT greatest(bought_by_cart.last_purchase, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
            carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, ACTOR_KEY, JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, JOINS_AS_WRITTEN, SCOPE
 from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
@@ -73,7 +73,7 @@ UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
-WHERE {SCOPE} AND {ACTOR} != ''
+WHERE {SCOPE} AND {HAS_ACTOR}
   AND (user_id = '' OR cityHash64(user_id) NOT IN (SELECT cityHash64(user) FROM tagged WHERE user != ''))
 """
 

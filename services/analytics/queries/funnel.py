@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR, ACTOR_KEY, SCOPE
+from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 WINDOW_MS = 7 * 24 * 3600 * 1000
@@ -18,7 +18,7 @@ FROM (
            windowFunnel({WINDOW_MS})(toUInt64(toUnixTimestamp64Milli(event_time)),
                                      {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
     FROM events
-    WHERE {SCOPE} AND {ACTOR} != '' AND event_type IN ({", ".join(f"'{step}'" for step in STEPS)})
+    WHERE {SCOPE} AND {HAS_ACTOR} AND event_type IN ({", ".join(f"'{step}'" for step in STEPS)})
     GROUP BY actor_key
 )
 GROUP BY level

@@ -27,7 +27,6 @@ from bench._stack import StackProcess, machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import Store, open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
-from services.analytics.deletions import has_pending  # noqa: E402
 from services.analytics.queries import attribution, carts, channels, funnel, people, revenue  # noqa: E402
 from services.analytics.queries.scope import scope_params  # noqa: E402
 
@@ -85,9 +84,10 @@ def main() -> int:
     today = now.date()
     since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
     until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
+    params = scope_params(big["appspace_id"], since, until, False)
+
     store = open_store(Settings(data_dir=args.data_dir))
     migrate(store)
-    params = scope_params(big["appspace_id"], since, until, False, has_pending(store, big["appspace_id"]))
     events = store.scalar("SELECT count() FROM events")
     in_range = store.scalar(
         "SELECT count() FROM events WHERE appspace_id = {a:String} AND event_time >= {s:DateTime64(3)}",

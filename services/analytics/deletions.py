@@ -25,15 +25,13 @@ PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity")
 POLL_SECONDS = 2.0
 
-# Users of the appspace whose deletion is recorded but not finished: every query leaves them out. Callers bind
-# has_pending (``has_pending``, asked per request): when nothing is pending the condition is constant, and a query
-# does not read user_id only to filter it (a tenth of the funnel's time on 10 M events).
-PENDING_USERS = """({has_pending:UInt8} = 0 OR user_id NOT IN (
-    SELECT user_id FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending'))"""
-
-ANY_PENDING = """
-SELECT count() > 0 FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending'
-"""
+# Users of the appspace whose deletion is recorded but not finished: every query leaves them out. ClickHouse
+# evaluates the scalar count before the query, so with nothing pending the condition is a constant and a query
+# does not read user_id only to filter it (up to a tenth of the funnel's time on 10 M events).
+PENDING_USERS = """(
+    (SELECT count() FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending') = 0
+    OR user_id NOT IN (
+        SELECT user_id FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending'))"""
 
 RECORD = """
 INSERT INTO deletion_requests (appspace_id, user_id, requested_at, status, completed_at, rows_before, updated_at)
@@ -57,11 +55,6 @@ ORDER BY requested_at
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def has_pending(store: Store, appspace_id: str) -> bool:
-    """Whether a deletion of one of the appspace's users is recorded and not finished."""
-    return bool(store.scalar(ANY_PENDING, {"appspace": appspace_id}))
 
 
 def record(store: Store, appspace_id: str, user_id: str, now: datetime) -> None:

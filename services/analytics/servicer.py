@@ -72,9 +72,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         """The caller, its date range, the scope parameters every query binds, and the base currency's digits."""
         principal = self._caller(context)
         dates = self._range(principal, request)
-        appspace_id = principal.appspace.appspace_id
-        params = scope_params(appspace_id, dates.since, dates.until, request.include_flagged,
-                              deletions.has_pending(self._store, appspace_id))
+        params = scope_params(principal.appspace.appspace_id, dates.since, dates.until, request.include_flagged)
         return principal, dates, params, minor_digits(principal.appspace.base_currency)
 
     def Overview(self, request: analytics_pb2.OverviewRequest, context: grpc.ServicerContext) -> Any:
@@ -239,8 +237,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         appspace = principal.appspace
         kept = resolve(days=appspace.plan.retention_days, start="", end="", tz=dates.tz, appspace_tz=dates.tz,
                        retention_days=appspace.plan.retention_days, now=self._clock())
-        params = {**scope_params(appspace.appspace_id, kept.since, kept.until, request.include_flagged,
-                                 deletions.has_pending(self._store, appspace.appspace_id)),
+        params = {**scope_params(appspace.appspace_id, kept.since, kept.until, request.include_flagged),
                   "tz": dates.tz, "kept_since": kept.since}
         users, net = people.cohorts(self._store, params, window[-1])
         digits = minor_digits(appspace.base_currency)

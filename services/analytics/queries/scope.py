@@ -29,9 +29,5 @@ SCOPE = f"""appspace_id = {{appspace:String}}
   AND {PENDING_USERS}"""
 
 
-def scope_params(
-    appspace_id: str, since: datetime, until: datetime, include_flagged: bool, has_pending: bool
-) -> dict[str, Any]:
-    """``has_pending``: deletions.has_pending of the appspace, asked for this request."""
-    return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged,
-            "has_pending": has_pending}
+def scope_params(appspace_id: str, since: datetime, until: datetime, include_flagged: bool) -> dict[str, Any]:
+    return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged}

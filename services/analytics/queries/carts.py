@@ -12,34 +12,39 @@ from carthouse.store import Store
 from services.analytics.queries.scope import JOINS_AS_WRITTEN, SCOPE
 
 CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
+# The rows read are cart events and purchases.
+CART_ROW = "event_type != 'purchase'"
+# Purchases until now, so a cart bought after the range still counts as completed.
+PURCHASES_SINCE = "event_type = 'purchase' AND event_time >= {since:DateTime64(3, 'UTC')}"
 
 # From cart_activity (migration 0009): a narrow row per cart event and purchase, carts and actors already keyed by
-# 64-bit hashes, cart events with the value of their items.
+# 64-bit hashes, cart events with the value of their items. A purchase carrying a cart_id has that cart's key,
+# so one grouping gives each cart its times, value and last purchase; purchases by the cart's actor come from
+# one join.
 ABANDONMENT = f"""
 WITH
 carts AS (
-    SELECT cart_key, any(actor_key) AS actor_key, min(event_time) AS first_add, max(event_time) AS last_activity,
-           sum(if(event_type = 'add_to_cart', items_value, -items_value)) AS value
+    SELECT cart_key, anyIf(actor_key, {CART_ROW}) AS actor_key,
+           minIf(event_time, {CART_ROW}) AS first_add, maxIf(event_time, {CART_ROW}) AS last_activity,
+           sumIf(if(event_type = 'add_to_cart', items_value, -items_value), {CART_ROW}) AS value,
+           maxIf(event_time, event_type = 'purchase') AS bought_by_cart
     FROM cart_activity
-    WHERE {SCOPE} AND event_type IN {CART_EVENTS}
+    WHERE appspace_id = {{appspace:String}}
+      AND (({SCOPE} AND event_type IN {CART_EVENTS}) OR ({PURCHASES_SINCE} AND cart_key != 0))
     GROUP BY cart_key
     HAVING countIf(event_type = 'add_to_cart') > 0
 ),
-purchases AS (
-    SELECT cart_key, actor_key, event_time
+bought_by_actor AS (
+    SELECT actor_key, max(event_time) AS last_purchase
     FROM cart_activity
-    WHERE appspace_id = {{appspace:String}} AND event_type = 'purchase' AND event_time >= {{since:DateTime64(3, 'UTC')}}
+    WHERE appspace_id = {{appspace:String}} AND {PURCHASES_SINCE} AND actor_key != 0
+    GROUP BY actor_key
 ),
-bought_by_cart AS (SELECT cart_key, max(event_time) AS last_purchase FROM purchases WHERE cart_key != 0
-                   GROUP BY cart_key),
-bought_by_actor AS (SELECT actor_key, max(event_time) AS last_purchase FROM purchases WHERE actor_key != 0
-                    GROUP BY actor_key),
 judged AS (
-    SELECT greatest(bought_by_cart.last_purchase, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
+    SELECT greatest(carts.bought_by_cart, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
            carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
            greatest(carts.value, 0) AS left_value
     FROM carts
-    LEFT JOIN bought_by_cart ON carts.cart_key = bought_by_cart.cart_key
     LEFT JOIN bought_by_actor ON carts.actor_key = bought_by_actor.actor_key
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,

@@ -68,13 +68,13 @@ WHERE user != ''
 GROUP BY campaign, source, medium
 """
 
-# Users are compared as 64-bit keys (ACTOR_KEY explains why), an anonymous actor is never a touched user.
+# An event's actor is its user_id when it has one, so actors and touched users compare as the same 64-bit keys
+# (ACTOR_KEY explains why keys); nothing but the stored key is read per event.
 UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
-WHERE {SCOPE} AND {HAS_ACTOR}
-  AND (user_id = '' OR cityHash64(user_id) NOT IN (SELECT cityHash64(user) FROM tagged WHERE user != ''))
+WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT cityHash64(user) FROM tagged WHERE user != '')
 """
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.queries.scope import JOINS_AS_WRITTEN, SCOPE
-from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
+from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 
 MODELS = ("last_click", "linear", "time_decay", "position_based")
 WINDOWS = (7, 14, 30, 60, 90)
@@ -30,10 +30,10 @@ purchases AS (
 -- that window functions must sort again. Users and channels travel as 64-bit keys (as scope.ACTOR_KEY
 -- explains); CHANNEL_NAMES turns channel keys back into text.
 user_touches AS (
-    SELECT cityHash64(user) AS user_key,
-           arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, {channel_key})))) AS ts
+    SELECT user_key,
+           arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, channel_key)))) AS ts
     FROM tagged
-    WHERE cityHash64(user) IN (SELECT cityHash64(user_id) FROM purchases)
+    WHERE user_key IN (SELECT cityHash64(user_id) FROM purchases)
     GROUP BY user_key
 ),
 per_purchase AS (
@@ -61,7 +61,7 @@ WEIGHT = {
 
 def _with(window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, half_life=HALF_LIFE_MS, window=window, channel_key=CHANNEL_KEY) + "," + CHANNEL_NAMES
+        scope=SCOPE, half_life=HALF_LIFE_MS, window=window) + "," + CHANNEL_NAMES
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:

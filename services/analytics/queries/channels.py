@@ -12,7 +12,7 @@ from typing import Any
 from carthouse.store import Store
 from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, JOINS_AS_WRITTEN, SCOPE
-from services.analytics.queries.touches import CHANNEL_KEY, CHANNEL_NAMES, TAGGED
+from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
 LOOKBACK_DAYS = 30
@@ -29,12 +29,12 @@ purchases AS (
 -- Each buyer's touches as one time-sorted array of (time, channel key), only for actors who bought: a join
 -- of one compact row per buyer, then the last touch at or before each purchase is an array lookup.
 buyer_touches AS (
-    SELECT cityHash64(user) AS actor_key, arraySort(groupArray((at, {CHANNEL_KEY}))) AS touches
+    SELECT user_key AS actor_key, arraySort(groupArray((at, channel_key))) AS touches
     FROM tagged
-    WHERE user != '' AND cityHash64(user) IN (SELECT actor_key FROM purchases)
+    WHERE user != '' AND user_key IN (SELECT actor_key FROM purchases)
     GROUP BY actor_key
 ),
-own AS (SELECT event_id, {CHANNEL_KEY} AS channel_key FROM tagged WHERE kind = 'purchase'),
+own AS (SELECT event_id, channel_key FROM tagged WHERE kind = 'purchase'),
 attributed AS (
     SELECT purchases.order_revenue AS order_revenue,
            arrayLast(touch -> touch.1 <= purchases.bought_at, buyer_touches.touches) AS last_touch,
@@ -63,7 +63,7 @@ SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 # Actors a channel touched inside the range (a purchase carrying a campaign is a touch too).
 TOUCHED = f"""
 WITH {TAGGED.format(lookback=0)}
-SELECT campaign, source, medium, uniqExact(cityHash64(user)) AS actors
+SELECT campaign, source, medium, uniqExact(user_key) AS actors
 FROM tagged
 WHERE user != ''
 GROUP BY campaign, source, medium
@@ -75,7 +75,7 @@ UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
-WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT cityHash64(user) FROM tagged WHERE user != '')
+WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT user_key FROM tagged WHERE user != '')
 """
 
 

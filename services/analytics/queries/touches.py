@@ -6,21 +6,22 @@ from __future__ import annotations
 from services.analytics.deletions import PENDING_USERS
 
 # Events that carry a campaign (the touches table, filled as events arrive; migration 0006), one row per event.
+# A touch's user and channel also come as stored 64-bit keys (migration 0011; scope.ACTOR_KEY explains keys):
+# user_key = cityHash64(user_id), the same key as the actor's when the actor is that user, and channel_key =
+# cityHash64(campaign, source, medium), which CHANNEL_NAMES turns back into text at the end.
 TAGGED = f"""
 tagged AS (
-    SELECT event_id, user_id AS user, event_time AS at, event_type AS kind, campaign, source, medium
+    SELECT event_id, user_id AS user, user_key, event_time AS at, event_type AS kind, campaign, source, medium,
+           channel_key
     FROM touches
     WHERE appspace_id = {{{{appspace:String}}}}
       AND event_time >= {{{{since:DateTime64(3, 'UTC')}}}} - INTERVAL {{lookback}} DAY
       AND event_time < {{{{until:DateTime64(3, 'UTC')}}}}
       AND {PENDING_USERS.replace("{", "{{").replace("}", "}}")}
 )"""
-# A channel travels through joins and groupings as a 64-bit key of its three names (as scope.ACTOR_KEY
-# explains); CHANNEL_NAMES (a CTE over `tagged`) turns keys back into text at the end.
-CHANNEL_KEY = "cityHash64(campaign, source, medium)"
-CHANNEL_NAMES = f"""
+CHANNEL_NAMES = """
 names AS (
-    SELECT {CHANNEL_KEY} AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
+    SELECT channel_key AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
            any(medium) AS name_medium
     FROM tagged
     GROUP BY name_key

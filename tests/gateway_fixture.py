@@ -16,6 +16,10 @@ from gateway.server import gateway_server
 @contextmanager
 def running_gateway(upstream: str, redis_url: str, **config: object) -> Iterator[str]:
     """Yields the base URL; stops the server (gracefully) on exit."""
+    # Every test client is 127.0.0.1, counted in one Redis window per minute across all the session's gateways:
+    # with the product's default (1,000 a minute) a test would get 429 after a busy minute of other tests.
+    # Tests of the limit itself set theirs.
+    config.setdefault("rate_limit_per_min", 1_000_000)
     port = free_port()
     app = Gateway(ApiDescriptors(), GatewayConfig(upstream=upstream, redis_url=redis_url, **config))
     server = gateway_server(app, "127.0.0.1", port)

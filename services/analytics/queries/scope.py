@@ -19,9 +19,10 @@ from services.analytics.deletions import PENDING_USERS
 ACTOR_KEY = "actor_key"
 # The event has an actor (an empty one hashes to cityHash64('')).
 HAS_ACTOR = "actor_key != cityHash64('')"
-# Joins are written with the smaller side on the right, where it becomes the hash table. ClickHouse 25's planner
-# may swap the sides by its own estimate; on these queries that measured slower (10 M events: revenue-by-channel
-# 20 % and attribution 7-30 % faster, cart abandonment 5 %, with the written order kept).
+# Joins are written with the smaller side on the right, where it becomes the hash table. ClickHouse's planner
+# (25.x and later; chdb 4.4 is 26.9) may swap the sides by its own estimate; on these queries that measured
+# slower (10 M events: revenue-by-channel 20 % and attribution 7-30 % faster, cart abandonment 5 %, with the
+# written order kept).
 JOINS_AS_WRITTEN = "query_plan_join_swap_table = 'false'"
 SCOPE = f"""appspace_id = {{appspace:String}}
   AND event_time >= {{since:DateTime64(3, 'UTC')}} AND event_time < {{until:DateTime64(3, 'UTC')}}

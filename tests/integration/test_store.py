@@ -30,6 +30,16 @@ def test_tenant_id_leads_every_sorting_key(any_store: Store) -> None:
         assert row["sorting_key"].startswith("appspace_id"), row
 
 
+def test_scanned_tables_store_event_time_with_t64(any_store: Store) -> None:
+    rows = any_store.query(
+        "SELECT table, compression_codec FROM system.columns WHERE database = {db:String} AND name = 'event_time'"
+        " AND table IN ('events', 'event_items', 'cart_activity', 'touches') ORDER BY table",
+        {"db": any_store.database},
+    )
+    assert [(row["table"], row["compression_codec"]) for row in rows] == [
+        (table, "CODEC(T64, LZ4)") for table in ("cart_activity", "event_items", "events", "touches")]
+
+
 def test_user_id_is_in_every_event_table(any_store: Store) -> None:
     for table in ("events", "event_items", "event_properties"):
         columns = {row["name"] for row in any_store.query(

@@ -31,6 +31,13 @@ class Store(ABC):
 
     def __init__(self, database: str) -> None:
         self.database = database
+        self._query_threads = 0
+
+    def query_threads(self) -> int:
+        """Threads ClickHouse gives a query by default (its max_threads: the cores it runs on), asked once."""
+        if not self._query_threads:
+            self._query_threads = int(self.scalar("SELECT getSetting('max_threads')"))
+        return self._query_threads
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         """Run a SELECT and return its rows as dicts (JSON types: numbers, strings, lists)."""

@@ -40,6 +40,10 @@ def test_scanned_tables_store_event_time_with_t64(any_store: Store) -> None:
         (table, "CODEC(T64, LZ4)") for table in ("cart_activity", "event_items", "events", "touches")]
 
 
+def test_query_threads_are_the_clickhouse_default(any_store: Store) -> None:
+    assert any_store.query_threads() == int(any_store.scalar("SELECT getSetting('max_threads')")) >= 1
+
+
 def test_user_id_is_in_every_event_table(any_store: Store) -> None:
     for table in ("events", "event_items", "event_properties"):
         columns = {row["name"] for row in any_store.query(

@@ -361,11 +361,27 @@ def touched_shop(ingest, new_appspace) -> ShopKeys:
         purchase({"user_id": "w3"}, "p3", 120),
         touch("w4", "alpha", 40), purchase({"user_id": "w4"}, "p4", 50),  # outside a 30-day window
         purchase({"user_id": "w5"}, "p5", 30),  # never touched
-        purchase({"anonymous_id": "anon"}, "p6", 20),  # no user_id: touches cannot be joined
+        # No user_id: the anonymous visitor's campaign cannot follow it to its purchase.
+        ev("view_item", {"anonymous_id": "anon"}, stamp(1), items=[item("sku_1", 20)],
+           properties={"utm_campaign": "alpha", "utm_source": "alpha-src", "utm_medium": "cpc"}),
+        purchase({"anonymous_id": "anon"}, "p6", 20),
     ]
     response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
     assert (response.accepted, list(response.errors)) == (len(events), [])
     return shop
+
+
+def test_revenue_by_channel_follows_users_last_touches(http, touched_shop) -> None:
+    body = get(http, touched_shop, "revenue-by-channel", start=str(TODAY - timedelta(days=29)), end=str(TODAY))
+    assert [(c["campaign"], c["source"], c["revenue"], c["orders"], c["conversion_rate"])
+            for c in body["channels"]] == [
+        ("delta", "delta-src", 120.0, 1, 100.0),  # p3's last touch, at the purchase's own time; w3 -> 1 / 1
+        # p4 (its only touch 40 days old), p5 (never touched), p6 (anonymous): 50 + 30 + 20. Actors active in the
+        # range without a touch in it: w4, w5, anon -> 3 / 3. Ties in revenue sort by campaign.
+        ("(direct)", "(direct)", 100.0, 3, 100.0),
+        ("alpha", "alpha-src", 100.0, 1, 33.3),  # p1; touched in the range: w1, w2, w3 (not anon) -> 1 / 3
+        ("beta", "beta-src", 80.0, 1, 50.0),  # p2; w2, w3 -> 1 / 2
+    ]
 
 
 def attributed(http, shop, **params) -> tuple[list[tuple[str, float, float, float]], dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 from carthouse.store import Store
 from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, JOINS_AS_WRITTEN, SCOPE
-from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
+from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
 LOOKBACK_DAYS = 30
@@ -31,7 +31,7 @@ purchases AS (
 buyer_touches AS (
     SELECT user_key AS actor_key, arraySort(groupArray((at, channel_key))) AS touches
     FROM tagged
-    WHERE user != '' AND user_key IN (SELECT actor_key FROM purchases)
+    WHERE {HAS_USER} AND user_key IN (SELECT actor_key FROM purchases)
     GROUP BY actor_key
 ),
 own AS (SELECT event_id, channel_key FROM tagged WHERE kind = 'purchase'),
@@ -65,7 +65,7 @@ TOUCHED = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT campaign, source, medium, uniqExact(user_key) AS actors
 FROM tagged
-WHERE user != ''
+WHERE {HAS_USER}
 GROUP BY campaign, source, medium
 """
 
@@ -75,7 +75,7 @@ UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
 SELECT uniqExact({ACTOR_KEY}) AS actors
 FROM events
-WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT user_key FROM tagged WHERE user != '')
+WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT user_key FROM tagged WHERE {HAS_USER})
 """
 
 

@@ -19,10 +19,15 @@ tagged AS (
       AND event_time < {{{{until:DateTime64(3, 'UTC')}}}}
       AND {PENDING_USERS.replace("{", "{{").replace("}", "}}")}
 )"""
+# The touch has a user (an empty user_id hashes to cityHash64('')), decided by the stored key without reading
+# the string.
+HAS_USER = "user_key != cityHash64('')"
+# Channel keys back to names (migration 0013: one row per channel and appspace, repeated until merged).
 CHANNEL_NAMES = """
 names AS (
     SELECT channel_key AS name_key, any(campaign) AS name_campaign, any(source) AS name_source,
            any(medium) AS name_medium
-    FROM tagged
+    FROM touch_channels
+    WHERE appspace_id = {appspace:String}
     GROUP BY name_key
 )"""

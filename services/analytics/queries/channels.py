@@ -60,13 +60,14 @@ ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 """
 
-# Actors a channel touched inside the range (a purchase carrying a campaign is a touch too).
+# Actors a channel touched inside the range (a purchase carrying a campaign is a touch too), counted by channel
+# key and named at the end.
 TOUCHED = f"""
-WITH {TAGGED.format(lookback=0)}
-SELECT campaign, source, medium, uniqExact(user_key) AS actors
-FROM tagged
-WHERE {HAS_USER}
-GROUP BY campaign, source, medium
+WITH {TAGGED.format(lookback=0)},
+{CHANNEL_NAMES}
+SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, actors
+FROM (SELECT channel_key, uniqExact(user_key) AS actors FROM tagged WHERE {HAS_USER} GROUP BY channel_key) AS touched
+INNER JOIN names ON names.name_key = touched.channel_key
 """
 
 # An event's actor is its user_id when it has one, so actors and touched users compare as the same 64-bit keys

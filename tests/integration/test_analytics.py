@@ -365,6 +365,9 @@ def touched_shop(ingest, new_appspace) -> ShopKeys:
         ev("view_item", {"anonymous_id": "anon"}, stamp(1), items=[item("sku_1", 20)],
            properties={"utm_campaign": "alpha", "utm_source": "alpha-src", "utm_medium": "cpc"}),
         purchase({"anonymous_id": "anon"}, "p6", 20),
+        # Flagged (above the 100,000 ceiling), with its own campaign: w6's only event in the range.
+        ev("purchase", {"user_id": "w6"}, stamp(0), transaction_id="p7", revenue=150000,
+           properties={"utm_campaign": "epsilon", "utm_source": "epsilon-src", "utm_medium": "cpc"}),
     ]
     response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
     assert (response.accepted, list(response.errors)) == (len(events), [])
@@ -377,11 +380,19 @@ def test_revenue_by_channel_follows_users_last_touches(http, touched_shop) -> No
             for c in body["channels"]] == [
         ("delta", "delta-src", 120.0, 1, 100.0),  # p3's last touch, at the purchase's own time; w3 -> 1 / 1
         # p4 (its only touch 40 days old), p5 (never touched), p6 (anonymous): 50 + 30 + 20. Actors active in the
-        # range without a touch in it: w4, w5, anon -> 3 / 3. Ties in revenue sort by campaign.
+        # range without a touch in it: w4, w5, anon -> 3 / 3 (w6's only event, a touch, is flagged: w6 is
+        # neither). Ties in revenue sort by campaign.
         ("(direct)", "(direct)", 100.0, 3, 100.0),
         ("alpha", "alpha-src", 100.0, 1, 33.3),  # p1; touched in the range: w1, w2, w3 (not anon) -> 1 / 3
         ("beta", "beta-src", 80.0, 1, 50.0),  # p2; w2, w3 -> 1 / 2
     ]
+    # Flagged events included: p7 is epsilon's (its own campaign), and w6 both active and touched (by epsilon);
+    # the actors without a touch stay w4, w5, anon.
+    body = get(http, touched_shop, "revenue-by-channel", start=str(TODAY - timedelta(days=29)), end=str(TODAY),
+               include_flagged="true")
+    assert [(c["campaign"], c["revenue"], c["orders"], c["conversion_rate"]) for c in body["channels"]] == [
+        ("epsilon", 150000.0, 1, 100.0), ("delta", 120.0, 1, 100.0), ("(direct)", 100.0, 3, 100.0),
+        ("alpha", 100.0, 1, 33.3), ("beta", 80.0, 1, 50.0)]
 
 
 def attributed(http, shop, **params) -> tuple[list[tuple[str, float, float, float]], dict[str, Any]]:

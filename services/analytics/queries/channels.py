@@ -70,13 +70,14 @@ FROM (SELECT channel_key, uniqExact(user_key) AS actors FROM tagged WHERE {HAS_U
 INNER JOIN names ON names.name_key = touched.channel_key
 """
 
-# An event's actor is its user_id when it has one, so actors and touched users compare as the same 64-bit keys
-# (ACTOR_KEY explains why keys); nothing but the stored key is read per event.
+# Actors active in the range that no touch in it reached. A touched user's touch is one of its events in the
+# range (TAGGED applies the scope's rules), so the touched users are a subset of the active actors (an actor is its
+# user_id when it has one; both are the same 64-bit keys) and the count is a difference of two distinct counts,
+# with no per-event lookup in the touched set.
 UNTOUCHED_ACTORS = f"""
 WITH {TAGGED.format(lookback=0)}
-SELECT uniqExact({ACTOR_KEY}) AS actors
-FROM events
-WHERE {SCOPE} AND {HAS_ACTOR} AND {ACTOR_KEY} NOT IN (SELECT user_key FROM tagged WHERE {HAS_USER})
+SELECT toInt64((SELECT uniqExact({ACTOR_KEY}) FROM events WHERE {SCOPE} AND {HAS_ACTOR}))
+     - toInt64((SELECT uniqExact(user_key) FROM tagged WHERE {HAS_USER})) AS actors
 """
 
 

@@ -34,25 +34,30 @@ API = "/v1/api/analytics/ecommerce"
 DAYS = 30
 
 
-def bare_queries(store: Store, params: dict[str, Any], now: datetime) -> dict[str, Callable[[], Any]]:
+def bare_queries(store: Store, scope: Callable[[], dict[str, Any]], now: datetime) -> dict[str, Callable[[], Any]]:
+    """Each endpoint's query functions; ``scope()`` binds the parameters as the servicer does for a request
+    (including its read of the users whose deletion is pending), so every timed call pays it too."""
     days = [(now - timedelta(days=n)).date() for n in range(DAYS - 1, -1, -1)]
     this_month = now.date().replace(day=1)
     first_month = date(this_month.year - 2 + (this_month.month == 12), (this_month.month % 12) + 1, 1)
-    kept = {**params, "tz": "UTC", "kept_since": now - timedelta(days=1825), "since": now - timedelta(days=1825)}
+
+    def kept() -> dict[str, Any]:
+        return {**scope(), "tz": "UTC", "kept_since": now - timedelta(days=1825), "since": now - timedelta(days=1825)}
+
     return {
-        "overview": lambda: revenue.totals(store, params, now),
-        "revenue-timeseries": lambda: revenue.daily(store, params, "UTC", days),
-        "funnel": lambda: funnel.step_counts(store, params),
-        "top-products": lambda: revenue.top_products(store, params, 20),
-        "revenue-by-channel": lambda: channels.by_channel(store, params),
-        "revenue-by-coupon": lambda: revenue.by_coupon(store, params),
-        "revenue-by-device": lambda: revenue.by_column(store, params, "device_type"),
-        "revenue-by-platform": lambda: revenue.by_column(store, params, "platform"),
-        "revenue-by-country": lambda: revenue.by_column(store, params, "country"),
-        "cart-abandonment": lambda: carts.abandonment(store, params, now),
+        "overview": lambda: revenue.totals(store, scope(), now),
+        "revenue-timeseries": lambda: revenue.daily(store, scope(), "UTC", days),
+        "funnel": lambda: funnel.step_counts(store, scope()),
+        "top-products": lambda: revenue.top_products(store, scope(), 20),
+        "revenue-by-channel": lambda: channels.by_channel(store, scope()),
+        "revenue-by-coupon": lambda: revenue.by_coupon(store, scope()),
+        "revenue-by-device": lambda: revenue.by_column(store, scope(), "device_type"),
+        "revenue-by-platform": lambda: revenue.by_column(store, scope(), "platform"),
+        "revenue-by-country": lambda: revenue.by_column(store, scope(), "country"),
+        "cart-abandonment": lambda: carts.abandonment(store, scope(), now),
         **{f"attribution?model={model}&window=90":
-           (lambda model=model: attribution.attribution(store, params, model, 90)) for model in attribution.MODELS},
-        "cohorts?months=24": lambda: people.cohorts(store, kept, first_month),
+           (lambda model=model: attribution.attribution(store, scope(), model, 90)) for model in attribution.MODELS},
+        "cohorts?months=24": lambda: people.cohorts(store, kept(), first_month),
     }
 
 
@@ -84,8 +89,6 @@ def main() -> int:
     today = now.date()
     since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
     until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
-    params = scope_params(big["appspace_id"], since, until, False)
-
     store = open_store(Settings(data_dir=args.data_dir))
     migrate(store)
     events = store.scalar("SELECT count() FROM events")
@@ -94,7 +97,11 @@ def main() -> int:
         {"a": big["appspace_id"], "s": since})
     print(f"{events:,} events in the store; {in_range:,} of the large appspace in the last {DAYS} days")
     wanted = tuple(p for p in args.only.split(",") if p)
-    bare = {name: timed(call, args.runs) for name, call in bare_queries(store, params, now).items()
+
+    def scope() -> dict[str, Any]:
+        return scope_params(store, big["appspace_id"], since, until, False)
+
+    bare = {name: timed(call, args.runs) for name, call in bare_queries(store, scope, now).items()
             if not wanted or name.startswith(wanted)}
     store.close()
 

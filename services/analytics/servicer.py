@@ -72,7 +72,8 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         """The caller, its date range, the scope parameters every query binds, and the base currency's digits."""
         principal = self._caller(context)
         dates = self._range(principal, request)
-        params = scope_params(principal.appspace.appspace_id, dates.since, dates.until, request.include_flagged)
+        params = scope_params(self._store, principal.appspace.appspace_id, dates.since, dates.until,
+                              request.include_flagged)
         return principal, dates, params, minor_digits(principal.appspace.base_currency)
 
     def Overview(self, request: analytics_pb2.OverviewRequest, context: grpc.ServicerContext) -> Any:
@@ -237,7 +238,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         appspace = principal.appspace
         kept = resolve(days=appspace.plan.retention_days, start="", end="", tz=dates.tz, appspace_tz=dates.tz,
                        retention_days=appspace.plan.retention_days, now=self._clock())
-        params = {**scope_params(appspace.appspace_id, kept.since, kept.until, request.include_flagged),
+        params = {**scope_params(self._store, appspace.appspace_id, kept.since, kept.until, request.include_flagged),
                   "tz": dates.tz, "kept_since": kept.since}
         users, net = people.cohorts(self._store, params, window[-1])
         digits = minor_digits(appspace.base_currency)

@@ -12,7 +12,11 @@ from services.analytics.queries.scope import scope_params
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SHOP, OTHER = "as_pending_shop", "as_pending_other"
-PARAMS = scope_params(SHOP, NOW - timedelta(days=1), NOW, False)
+
+
+def scope(store: Store) -> dict[str, object]:
+    """The parameters as the servicer binds them for a request now: the pending users are read each time."""
+    return scope_params(store, SHOP, NOW - timedelta(days=1), NOW, False)
 
 
 def test_a_pending_deletion_hides_the_user_from_every_query(store: Store) -> None:
@@ -24,11 +28,11 @@ def test_a_pending_deletion_hides_the_user_from_every_query(store: Store) -> Non
         "({shop:String}, {at:DateTime64(3, 'UTC')}, 'purchase', 'gone', 'o2', 2500)",
         {"shop": SHOP, "at": NOW - timedelta(hours=1)},
     )
-    before = revenue.totals(store, PARAMS, NOW)
+    before = revenue.totals(store, scope(store), NOW)
     assert (before["purchase_revenue"], before["orders"], before["viewing_actors"]) == (3500, 2, 2)
     deletions.record(store, OTHER, "gone", NOW)  # another appspace's request changes nothing here
-    assert revenue.totals(store, PARAMS, NOW) == before
+    assert revenue.totals(store, scope(store), NOW) == before
     deletions.record(store, SHOP, "gone", NOW)
-    after = revenue.totals(store, PARAMS, NOW)
+    after = revenue.totals(store, scope(store), NOW)
     assert (after["purchase_revenue"], after["orders"], after["viewing_actors"]) == (1000, 1, 1)
-    assert funnel.step_counts(store, PARAMS) == [1, 0, 0, 0, 0, 0]
+    assert funnel.step_counts(store, scope(store)) == [1, 0, 0, 0, 0, 0]

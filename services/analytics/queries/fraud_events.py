@@ -9,7 +9,7 @@ from datetime import datetime
 
 from carthouse.errors import InvalidArgument
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS
+from services.analytics.deletions import PENDING_USERS, pending_users
 
 LIST_CAUGHT = """
 SELECT toUnixTimestamp64Milli(event_time) AS event_time_ms, audit_key, severity, reasons, event_type, user_id,
@@ -52,7 +52,7 @@ def caught_events(
     after_ms, after_key = _read_token(page_token) if page_token else FIRST_PAGE
     rows = store.query(LIST_CAUGHT, {
         "appspace": appspace_id, "since": since, "until": until, "severity": severity,
-        "after_ms": after_ms, "after_key": after_key, "limit": limit + 1,
+        "after_ms": after_ms, "after_key": after_key, "limit": limit + 1, "pending": pending_users(store, appspace_id),
     })
     if len(rows) <= limit:
         return Page(rows, "")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.analytics.deletions import PENDING_USERS
+from carthouse.store import Store
+from services.analytics.deletions import PENDING_USERS, pending_users
 
 # Who did it: user_id, else anonymous_id, else cart_id (DESIGN.md, "Query definitions"), as a 64-bit hash: a
 # column of events computed when rows are written (migrations 0004, 0010). Distinct actors are counted and
@@ -30,5 +31,9 @@ SCOPE = f"""appspace_id = {{appspace:String}}
   AND {PENDING_USERS}"""
 
 
-def scope_params(appspace_id: str, since: datetime, until: datetime, include_flagged: bool) -> dict[str, Any]:
-    return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged}
+def scope_params(
+    store: Store, appspace_id: str, since: datetime, until: datetime, include_flagged: bool
+) -> dict[str, Any]:
+    """The parameters SCOPE binds, with the users whose deletion is pending read now."""
+    return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged,
+            "pending": pending_users(store, appspace_id)}

@@ -94,7 +94,8 @@ def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     touched = {(r["campaign"], r["source"], r["medium"]): int(r["actors"]) for r in touched_rows
                if r["channel_key"] != ANY_CHANNEL}
     any_touch = sum(int(r["actors"]) for r in touched_rows if r["channel_key"] == ANY_CHANNEL)
-    touched[DIRECT] = int(active or 0) - any_touch
+    # Never below zero, even while a group's rows are still being written table by table (docs/RELIABILITY.md).
+    touched[DIRECT] = max(0, int(active or 0) - any_touch)
     for row in rows:
         row["touched_actors"] = touched.get((row["campaign"], row["source"], row["medium"]), 0)
     return rows

@@ -9,13 +9,14 @@ country:     ISO 3166-1 alpha-2; unknown for private, loopback, reserved and unp
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 
 import iptocc
 from ua_parser import parse
 
 UNKNOWN = "unknown"
+# A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d.
+IPV4_MAPPED = "::ffff:"
 # Substrings (lower case) of automation clients that ua-parser does not class as spiders.
 BOT_MARKERS = (
     "bot", "crawl", "spider", "slurp", "headless", "phantomjs", "selenium", "puppeteer", "playwright",
@@ -65,13 +66,11 @@ def classify_user_agent(user_agent: str) -> tuple[str, str]:
     return UNKNOWN, platform
 
 
-@lru_cache(maxsize=65_536)
 def country_of(address: str) -> str:
-    """ISO 3166-1 alpha-2 country of an IPv4/IPv6 address, or unknown; never raises."""
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return UNKNOWN
-    if not ip.is_global:
-        return UNKNOWN
-    return iptocc.country_code(str(ip)) or UNKNOWN
+    """ISO 3166-1 alpha-2 country of an IPv4/IPv6 address, or unknown; never raises. iptocc's native lookup
+    answers None for anything not allocated to a country (private, loopback, reserved, malformed), at a tenth of
+    a microsecond: cheaper than parsing the address first (6 µs with ipaddress) or caching it."""
+    address = address.strip()
+    if address[:7].lower() == IPV4_MAPPED and "." in address:
+        address = address[7:]
+    return iptocc.country_code(address) or UNKNOWN

@@ -75,6 +75,11 @@ def test_the_table_is_large_enough() -> None:
         ("127.0.0.1", "unknown"), ("10.1.2.3", "unknown"), ("192.168.1.20", "unknown"), ("172.16.0.9", "unknown"),
         ("::1", "unknown"), ("fe80::1", "unknown"), ("2001:db8::1", "unknown"), ("", "unknown"),
         ("not an address", "unknown"), ("999.1.1.1", "unknown"),
+        # Dual-stack sockets report IPv4 clients as IPv4-mapped IPv6 addresses.
+        ("::ffff:81.2.69.160", "GB"), ("::FFFF:8.8.8.8", "US"), ("::ffff:10.0.0.1", "unknown"),
+        # Shared (carrier-grade NAT), link-local, multicast, broadcast and unspecified addresses.
+        ("100.64.0.1", "unknown"), ("169.254.1.1", "unknown"), ("224.0.0.1", "unknown"),
+        ("255.255.255.255", "unknown"), ("0.0.0.0", "unknown"), ("81.2.69", "unknown"),
     ],
 )
 def test_countries(address: str, country: str) -> None:

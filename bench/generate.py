@@ -4,12 +4,16 @@ uses), so that the query benchmarks have something to chew on in minutes rather 
 
     .venv/bin/python bench/generate.py --data-dir /tmp/carthouse-10m [--events 10000000]
 
-Shape: one large appspace (70 % of events) among four smaller ones; 90 days; 200,000 users in the large one;
-products Zipf-like over 5,000 SKUs; funnel drop-off by event type (view_item 45 %, add_to_cart 15 %, …,
-purchase 4 %, refunds 0.3 %); USD/EUR/GBP/JPY orders converted to USD; a quarter of product views are campaign
-landings (utm-tagged, 20 campaigns: 11 % of events), as campaign parameters arrive on the landing page;
-devices, platforms and 12 countries; 0.2 % of orders fraud-flagged. Writes the appspaces and a secret key
-per appspace (keys.json in the data dir) for bench/query.py. Deterministic for a given N.
+Shape: one large appspace (70 % of sessions) among four smaller ones; 90 days; 200,000 users in the large one;
+events come in visits (sessions of 1-7 events, 4 on average, a minute or so apart, one user, device and
+country each), the way shoppers produce them; within a visit the events follow the funnel's order (views and
+searches, then add_to_cart, view_cart, begin_checkout, add_payment_info, purchase). Event types over all
+events: view_item 45 %, add_to_cart 15 %, …, purchase 4 %, refunds 0.3 %. Products Zipf-like over 5,000 SKUs;
+USD/EUR/GBP/JPY orders converted to USD; campaign landings: a visit that opens on a product view comes from a
+utm-tagged campaign (20 campaigns) with probability 0.55, about 11 % of events; devices, platforms and 12
+countries; 0.2 % of orders fraud-flagged. Writes the appspaces and a secret key per appspace (keys.json in the
+data dir) for bench/query.py. Deterministic for a given N. Every table is merged at the end (OPTIMIZE …
+FINAL), as background merges leave a store that has been running for a while.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ CHUNK = 1_000_000
 DAYS = 90
 USERS = 200_000
 SKUS = 5_000
+# The tables events_ingest's views fill.
+MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity")
+# Eight consecutive event numbers make a slot holding two visits: the first SLOT_SPLIT(slot) events and the rest.
+SLOT = 8
+CAMPAIGN_LANDINGS = 0.55
+# Funnel order inside a visit (views and searches first; a refund, when drawn, comes last).
+FUNNEL_RANK = ("['view_item', 'search', 'add_to_cart', 'remove_from_cart', 'view_cart', 'begin_checkout', "
+               "'add_payment_info', 'purchase', 'refund']")
 
 
 def r(k: int) -> str:
@@ -41,13 +53,28 @@ def r(k: int) -> str:
     return f"(cityHash64(number, {k}) % 1000000) / 1000000.0"
 
 
+def rs(k: int) -> str:
+    """A uniform number in [0, 1) for the row's visit: the same for every event of the visit."""
+    return f"(cityHash64(visit, {k}) % 1000000) / 1000000.0"
+
+
+def kind_of(number: str) -> str:
+    """The event type drawn for an event number: the funnel's drop-off over all events."""
+    u = f"(cityHash64({number}, 4) % 1000000) / 1000000.0"
+    return (f"multiIf({u} < 0.45, 'view_item', {u} < 0.60, 'add_to_cart', {u} < 0.63, 'remove_from_cart', "
+            f"{u} < 0.73, 'view_cart', {u} < 0.80, 'begin_checkout', {u} < 0.85, 'add_payment_info', "
+            f"{u} < 0.89, 'purchase', {u} < 0.893, 'refund', 'search')")
+
+
 def event_sql(appspaces: list[str]) -> str:
     big, *small = appspaces
-    appspace = f"multiIf({r(1)} < 0.70, '{big}', " + ", ".join(
-        f"{r(1)} < {0.70 + 0.075 * (i + 1):.3f}, '{a}'" for i, a in enumerate(small[:-1])) + f", '{small[-1]}')"
-    kind = (f"multiIf({r(4)} < 0.45, 'view_item', {r(4)} < 0.60, 'add_to_cart', {r(4)} < 0.63, 'remove_from_cart', "
-            f"{r(4)} < 0.73, 'view_cart', {r(4)} < 0.80, 'begin_checkout', {r(4)} < 0.85, 'add_payment_info', "
-            f"{r(4)} < 0.89, 'purchase', {r(4)} < 0.893, 'refund', 'search')")
+    appspace = f"multiIf({rs(1)} < 0.70, '{big}', " + ", ".join(
+        f"{rs(1)} < {0.70 + 0.075 * (i + 1):.3f}, '{a}'" for i, a in enumerate(small[:-1])) + f", '{small[-1]}')"
+    # The visit's event types are the types drawn for its event numbers, put in funnel order: the same mix of
+    # types as independent draws, in the order a shopper produces them.
+    ordered = (f"arraySort(n -> indexOf({FUNNEL_RANK}, {kind_of('n')}) * {SLOT} + n % {SLOT}, "
+               f"range(first_number, first_number + visit_length))[position + 1]")
+    kind = kind_of(ordered)
     sku = f"toUInt32(pow({r(20)} + i * 0.001, 3) * {SKUS}) % {SKUS}"
     return f"""
 SELECT
@@ -90,33 +117,45 @@ SELECT
     arrayMap(i -> currency, range(item_count)) AS `items.currency`,
     arrayMap(i -> '', range(item_count)) AS `items.coupon_code`,
     arrayMap(i -> toInt64(0), range(item_count)) AS `items.discount`,
-    if(kind = 'view_item' AND {r(8)} < 0.25, map('campaign', concat('campaign-', toString(cityHash64(number, 9) % 20)),
-                          'source', ['email', 'google', 'facebook', 'newsletter'][1 + cityHash64(number, 10) % 4],
-                          'medium', ['email', 'cpc', 'social', 'referral'][1 + cityHash64(number, 10) % 4]),
+    if(kind = 'view_item' AND position = 0 AND {rs(8)} < {CAMPAIGN_LANDINGS},
+       map('campaign', concat('campaign-', toString(cityHash64(visit, 9) % 20)),
+           'source', ['email', 'google', 'facebook', 'newsletter'][1 + cityHash64(visit, 10) % 4],
+           'medium', ['email', 'cpc', 'social', 'referral'][1 + cityHash64(visit, 10) % 4]),
        map()) AS properties,
-    concat('81.', toString(cityHash64(number, 3) % 200), '.1.1') AS ip,
+    concat('81.', toString(cityHash64(user) % 200), '.1.1') AS ip,
     '' AS user_agent,
     ['US', 'GB', 'DE', 'FR', 'NL', 'ES', 'IT', 'CA', 'AU', 'JP', 'BR', 'IN'][
-        1 + toUInt8(pow({r(11)}, 2) * 12)] AS country,
-    multiIf({r(12)} < 0.55, 'mobile', {r(12)} < 0.90, 'desktop', 'tablet') AS device_type,
-    multiIf(device_type = 'desktop', 'web', {r(13)} < 0.5, 'ios', 'android') AS platform,
+        1 + toUInt8(pow((cityHash64(user, 11) % 1000000) / 1000000.0, 2) * 12)] AS country,
+    multiIf({rs(12)} < 0.55, 'mobile', {rs(12)} < 0.90, 'desktop', 'tablet') AS device_type,
+    multiIf(device_type = 'desktop', 'web', {rs(13)} < 0.5, 'ios', 'android') AS platform,
     'en' AS locale,
     'secret' AS key_kind,
     if(kind = 'purchase' AND {r(14)} < 0.002, 1, 0) AS fraud_severity,
     if(fraud_severity = 1, ['revenue_above_ceiling'], []) AS fraud_reasons,
     at AS received_at
 FROM (
-    SELECT number,
+    SELECT number, visit, position, first_number, visit_length,
            {appspace} AS appspace,
-           now64(3) - toIntervalMillisecond(toUInt64({r(2)} * {DAYS} * 86400000)) AS at,
-           concat('u', toString(cityHash64(number, 3) % {USERS})) AS user,
+           -- A visit starts at a random moment of the 90 days (ending ten minutes ago, so that no event of it lies
+           -- in the future) and its events follow each other 60-100 s apart.
+           now64(3) - toIntervalMillisecond(600000 + toUInt64({rs(2)} * {DAYS} * 86400000))
+               + toIntervalMillisecond(position * 60000 + cityHash64(number, 41) % 40000) AS at,
+           concat('u', toString(cityHash64(visit, 3) % {USERS})) AS user,
            {kind} AS kind,
            multiIf({r(7)} < 0.85, 'USD', {r(7)} < 0.93, 'EUR', {r(7)} < 0.98, 'GBP', 'JPY') AS currency,
            multiIf(currency = 'USD', 1.0, currency = 'EUR', 1.08, currency = 'GBP', 1.27, 0.0067) AS rate,
            if(kind IN ('view_item', 'add_to_cart', 'remove_from_cart', 'purchase'),
               1 + toUInt8(cityHash64(number, 15) % 3), 0) AS item_count,
            if({r(16)} < 0.1, ['SAVE10', 'WELCOME', 'BLACKFRIDAY'][1 + cityHash64(number, 17) % 3], '') AS coupon
-    FROM numbers({{offset:UInt64}}, {{count:UInt64}})
+    FROM (
+        SELECT number, intDiv(number, {SLOT}) AS slot, toUInt64(1 + cityHash64(slot, 40) % {SLOT - 1}) AS split,
+               number % {SLOT} >= split AS in_second,
+               slot * 2 + in_second AS visit,
+               toUInt64(slot * {SLOT} + in_second * split) AS first_number,
+               toUInt64(if(in_second, {SLOT} - split, split)) AS visit_length,
+               toUInt64(number - first_number) AS position
+        FROM numbers({{offset:UInt64}}, {{count:UInt64}})
+    )
 )
 """
 
@@ -141,7 +180,9 @@ def main() -> int:
         count = min(CHUNK, args.events - offset)
         store.execute(sql, {"offset": offset, "count": count, "offset_end": max(offset + count, 1)})
         print(f"  {offset + count:>11,} / {args.events:,} events  ({time.perf_counter() - started:.0f} s)", flush=True)
-    store.execute("OPTIMIZE TABLE events FINAL")
+    for table in MERGED:
+        print(f"  merging {table}", flush=True)
+        store.execute(f"OPTIMIZE TABLE {table} FINAL")
     stored = store.scalar("SELECT count() FROM events")
     print(f"\n{stored:,} events in {time.perf_counter() - started:.0f} s into {args.data_dir}; "
           f"keys in {args.data_dir / 'keys.json'}")

@@ -13,6 +13,8 @@ import pytest
 from google.protobuf import json_format
 
 from carthouse.v1 import events_pb2, ingest_pb2
+from services.analytics.queries import channels
+from services.analytics.queries.scope import scope_params
 from tests.builders import key
 from tests.conftest import ShopKeys
 from tests.gateway_fixture import running_gateway
@@ -442,3 +444,27 @@ def test_attribution_window_and_bad_values(http, touched_shop) -> None:
                             ({"window": 10}, "window must be one of 7, 14, 30, 60, 90")]:
         response = http.get(f"{API}/attribution", params=params, headers=headers)
         assert (response.status_code, response.json()) == (400, {"error": message})
+
+
+def test_direct_channel_counts_the_same_actors_by_hour_and_from_events(store, touched_shop) -> None:
+    """The direct channel's denominator, actors active in the range, comes from actor_hours when the range is
+    whole UTC hours and from events otherwise (Asia/Kolkata's days start at :30 UTC): the same actors."""
+    midnight = datetime.combine(TODAY - timedelta(days=29), datetime.min.time(), UTC)
+    whole = (midnight, midnight + timedelta(days=30))
+    half = (midnight - timedelta(hours=5, minutes=30), midnight + timedelta(days=30, hours=-5, minutes=-30))
+    for include_flagged, expected in [(False, 6), (True, 7)]:  # w1..w5 and anon; w6's only event is flagged
+        for since, until in (whole, half):
+            params = scope_params(store, touched_shop.appspace_id, since, until, include_flagged)
+            assert channels.active_actors(store, params) == expected
+        params = scope_params(store, touched_shop.appspace_id, *whole, include_flagged)
+        assert store.scalar(channels.ACTIVE_ACTORS_BY_HOUR, params) == store.scalar(channels.ACTIVE_ACTORS,
+                                                                                   params) == expected
+
+
+def test_revenue_by_channel_in_a_half_hour_time_zone(http, touched_shop) -> None:
+    """Asia/Kolkata (UTC+05:30): the range is read from events, not from whole hours; every event lies inside
+    the range in both zones, so the rows are those in UTC."""
+    days = {"start": str(TODAY - timedelta(days=29)), "end": str(TODAY)}
+    in_utc = get(http, touched_shop, "revenue-by-channel", **days)["channels"]
+    assert get(http, touched_shop, "revenue-by-channel", tz="Asia/Kolkata", **days)["channels"] == in_utc
+    assert [c["conversion_rate"] for c in in_utc if c["campaign"] == "(direct)"] == [100.0]  # 3 / 3

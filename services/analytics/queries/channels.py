@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
+from services.analytics.deletions import PENDING_USERS
 from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, JOINS_AS_WRITTEN, SCOPE
 from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
@@ -82,6 +83,23 @@ ANY_CHANNEL = 0
 ACTIVE_ACTORS = f"""
 SELECT uniqExact({ACTOR_KEY}) AS actors FROM events WHERE {SCOPE} AND {HAS_ACTOR}
 """
+# The same count from the actors of each hour (migration 0014), when the range is whole UTC hours: every range
+# in a time zone whose offset is whole hours. Same scope rules: the range, flagged events, pending deletions.
+ACTIVE_ACTORS_BY_HOUR = f"""
+SELECT uniqExact(actor_key) AS actors FROM actor_hours
+WHERE appspace_id = {{appspace:String}}
+  AND hour >= {{since:DateTime64(3, 'UTC')}} AND hour < {{until:DateTime64(3, 'UTC')}}
+  AND (flagged = 0 OR {{include_flagged:UInt8}} = 1)
+  AND {PENDING_USERS}
+"""
+
+
+def active_actors(store: Store, params: dict[str, Any]) -> int:
+    """Distinct actors in the range: from whole hours when its bounds allow (a range in Asia/Kolkata starts at
+    :30 and reads events)."""
+    whole_hours = all(params[bound] == params[bound].replace(minute=0, second=0, microsecond=0)
+                      for bound in ("since", "until"))
+    return int(store.scalar(ACTIVE_ACTORS_BY_HOUR if whole_hours else ACTIVE_ACTORS, params) or 0)
 
 
 def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,12 +108,12 @@ def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     # 10 M events); the direct channel's count is asked for even when no purchase turns out direct.
     touched_rows, rows, active = together(lambda: store.query(TOUCHED, params),
                                          lambda: store.query(BY_CHANNEL, params),
-                                         lambda: store.scalar(ACTIVE_ACTORS, params))
+                                         lambda: active_actors(store, params))
     touched = {(r["campaign"], r["source"], r["medium"]): int(r["actors"]) for r in touched_rows
                if r["channel_key"] != ANY_CHANNEL}
     any_touch = sum(int(r["actors"]) for r in touched_rows if r["channel_key"] == ANY_CHANNEL)
     # Never below zero, even while a group's rows are still being written table by table (docs/RELIABILITY.md).
-    touched[DIRECT] = max(0, int(active or 0) - any_touch)
+    touched[DIRECT] = max(0, active - any_touch)
     for row in rows:
         row["touched_actors"] = touched.get((row["campaign"], row["source"], row["medium"]), 0)
     return rows

@@ -1,8 +1,12 @@
 """Query latency on a generated data set (bench/generate.py): every Analytics I endpoint through REST against
 `carthouse run`, and the bare SQL of the same query (the query functions the servicer calls, straight on the
-store, before the stack starts: chdb lets one process own the data directory). p50/p95 over --runs.
+store). p50/p95 over --runs.
 
     .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30] [--only overview,attribution]
+
+The two are measured side by side, one bare call then one REST call, so that both see the machine in the same
+state (its speed drifts by 10-30 % within minutes on shared vCPUs). chdb lets one process own a data
+directory, so the bare queries run on a copy of it (made next to it, removed afterwards).
 
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
@@ -11,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -66,24 +72,61 @@ def limit_ms(name: str) -> int:
     return 300 if name.startswith(("attribution", "cohorts")) else 150
 
 
-def measured(calls: dict[str, Callable[[], Any]], runs: int) -> dict[str, tuple[float, float]]:
-    """(p50, p95) of each call, after one unmeasured pass over all of them: a freshly opened store or started
-    stack answers its first queries slower (cold caches), and the first endpoint measured should not pay that."""
-    for call in calls.values():
-        call()
-    return {name: timed(call, runs) for name, call in calls.items()}
+Timings = dict[str, tuple[float, float]]
 
 
-def timed(call: Callable[[], Any], runs: int) -> tuple[float, float]:
-    """(p50, p95) in milliseconds, after one unmeasured warm-up call."""
-    call()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
+def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], Any]], runs: int,
+             ) -> tuple[Timings, Timings]:
+    """(p50, p95) of each endpoint's bare and REST calls, alternating, after one unmeasured pass over all of
+    them: a freshly opened store or started stack answers its first queries slower (cold caches), and the first
+    endpoint measured should not pay that."""
+    for call in (*bare.values(), *rest.values()):
         call()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+    bare_ms: Timings = {}
+    rest_ms: Timings = {}
+    for name in bare:
+        bare[name](), rest[name]()
+        samples: tuple[list[float], list[float]] = ([], [])
+        for _ in range(runs):
+            for call, series in ((bare[name], samples[0]), (rest[name], samples[1])):
+                started = time.perf_counter()
+                call()
+                series.append((time.perf_counter() - started) * 1000)
+        bare_ms[name], rest_ms[name] = percentiles(samples[0]), percentiles(samples[1])
+        print(f"  {name}", flush=True)
+    return bare_ms, rest_ms
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    samples = sorted(samples)
     return statistics.median(samples), samples[max(0, int(round(0.95 * len(samples))) - 1)]
+
+
+def measure(store: Store, data_dir: Path, big: dict[str, str], runs: int, wanted: tuple[str, ...],
+            now: datetime) -> tuple[Timings, Timings]:
+    today = now.date()
+    since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
+    until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
+    in_range = store.scalar(
+        "SELECT count() FROM events WHERE appspace_id = {a:String} AND event_time >= {s:DateTime64(3)}",
+        {"a": big["appspace_id"], "s": since})
+    print(f"{in_range:,} events of the large appspace in the last {DAYS} days")
+
+    def scope() -> dict[str, Any]:
+        return scope_params(store, big["appspace_id"], since, until, False)
+
+    calls = {name: call for name, call in bare_queries(store, scope, now).items()
+             if not wanted or name.startswith(wanted)}
+    with StackProcess(data_dir) as stack, httpx.Client(
+            base_url=f"http://127.0.0.1:{stack.http_port}", headers={"X-API-Key": big["secret_key"]}, timeout=60,
+    ) as http:
+        def request(name: str) -> Callable[[], Any]:
+            path, _, query = name.partition("?")
+            extra = dict(pair.split("=") for pair in query.split("&")) if query else {}
+            return lambda: http.get(f"{API}/{path}", params={"days": DAYS, **extra}).raise_for_status()
+
+        return measured(calls, {name: request(name) for name in calls}, runs)
 
 
 def main() -> int:
@@ -93,37 +136,18 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated endpoint name prefixes (default: all)")
     args = parser.parse_args()
     big = json.loads((args.data_dir / "keys.json").read_text())[0]
-    now = datetime.now(UTC)
-    today = now.date()
-    since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
-    until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
-    store = open_store(Settings(data_dir=args.data_dir))
-    migrate(store)
-    events = store.scalar("SELECT count() FROM events")
-    in_range = store.scalar(
-        "SELECT count() FROM events WHERE appspace_id = {a:String} AND event_time >= {s:DateTime64(3)}",
-        {"a": big["appspace_id"], "s": since})
-    print(f"{events:,} events in the store; {in_range:,} of the large appspace in the last {DAYS} days")
     wanted = tuple(p for p in args.only.split(",") if p)
-
-    def scope() -> dict[str, Any]:
-        return scope_params(store, big["appspace_id"], since, until, False)
-
-    calls = {name: call for name, call in bare_queries(store, scope, now).items()
-             if not wanted or name.startswith(wanted)}
-    bare = measured(calls, args.runs)
-    store.close()
-
-    with StackProcess(args.data_dir) as stack, httpx.Client(
-            base_url=f"http://127.0.0.1:{stack.http_port}", headers={"X-API-Key": big["secret_key"]}, timeout=60,
-    ) as http:
-        def request(name: str) -> Callable[[], Any]:
-            path, _, query = name.partition("?")
-            extra = dict(pair.split("=") for pair in query.split("&")) if query else {}
-            return lambda: http.get(f"{API}/{path}", params={"days": DAYS, **extra}).raise_for_status()
-
-        rest = measured({name: request(name) for name in bare}, args.runs)
-
+    print(f"copying {args.data_dir} for the bare queries …", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bare-", dir=args.data_dir.parent) as scratch:
+        copy = Path(scratch) / "data"
+        shutil.copytree(args.data_dir, copy, symlinks=True, ignore=shutil.ignore_patterns("run.log", "redis"))
+        store = open_store(Settings(data_dir=copy))
+        migrate(store)
+        try:
+            events = int(store.scalar("SELECT count() FROM events"))
+            bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC))
+        finally:
+            store.close()
     print(f"\n{'endpoint':<44} {'REST p50':>9} {'REST p95':>9} {'SQL p50':>8} {'SQL p95':>8}  ratio  ok")
     failed = 0
     for name in bare:

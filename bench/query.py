@@ -97,6 +97,20 @@ def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], An
     return bare_ms, rest_ms
 
 
+# A fixed CPU-bound statement timed before and after the measurements: this machine's speed drifts by 10-40 %
+# within the hour, and runs are only comparable at a similar reading.
+CALIBRATION = "SELECT sum(cityHash64(number)) FROM numbers(200000000)"
+
+
+def calibration_ms(store: Store) -> float:
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        store.scalar(CALIBRATION)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """(p50, p95) in milliseconds."""
     samples = sorted(samples)
@@ -145,7 +159,9 @@ def main() -> int:
         migrate(store)
         try:
             events = int(store.scalar("SELECT count() FROM events"))
+            before = calibration_ms(store)
             bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC))
+            after = calibration_ms(store)
         finally:
             store.close()
     print(f"\n{'endpoint':<44} {'REST p50':>9} {'REST p95':>9} {'SQL p50':>8} {'SQL p95':>8}  ratio  ok")
@@ -157,6 +173,7 @@ def main() -> int:
         print(f"{name:<44} {rest[name][0]:>7.1f}ms {rest[name][1]:>7.1f}ms {bare[name][0]:>6.1f}ms "
               f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
     print(f"\n{args.runs} runs each, days={DAYS}, {events:,} events; {failed} endpoint(s) over target")
+    print(f"machine speed check ({CALIBRATION}, median of 5): {before:.0f} ms before, {after:.0f} ms after")
     print(machine_line())
     return 1 if failed else 0
 

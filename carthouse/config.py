@@ -55,6 +55,8 @@ class Settings:
     fraud_target: str = ""
     oxr_app_id: str = ""
     oxr_base_url: str = ""
+    # Memory for decompressed column blocks of the embedded store (carthouse/store/chdb_backend.py); 0: none.
+    chdb_cache_mb: int = 1024
 
     @property
     def grpc_target(self) -> str:
@@ -86,6 +88,7 @@ class Settings:
             fraud_target=os.environ.get("CARTHOUSE_FRAUD_TARGET", ""),
             oxr_app_id=os.environ.get("OXR_APP_ID", ""),
             oxr_base_url=os.environ.get("OXR_BASE_URL", ""),
+            chdb_cache_mb=_int("CARTHOUSE_CHDB_CACHE_MB", 1024),
         )
         settings.validate()
         return settings
@@ -99,5 +102,7 @@ class Settings:
             raise ConfigError("CARTHOUSE_RATE_LIMIT_PER_MIN must be at least 1")
         if not 0 <= self.ingest_workers <= 64:
             raise ConfigError("CARTHOUSE_INGEST_WORKERS must be between 0 and 64")
+        if self.chdb_cache_mb < 0:
+            raise ConfigError("CARTHOUSE_CHDB_CACHE_MB must be 0 (no cache) or more")
         if self.environment == "production" and self.admin_token in ("", "changeme"):
             raise ConfigError("CARTHOUSE_ADMIN_TOKEN must be set to a real secret in production")

@@ -15,6 +15,21 @@ from carthouse.store.base import Params, Row, Store, StoreError, StoreUnavailabl
 from carthouse.store.params import encode_params
 
 _CONNECT_OPTIONS = "output_format_json_quote_64bit_integers=0&output_format_json_quote_decimals=0"
+DEFAULT_CACHE_MB = 1024
+
+
+def _cache_options(cache_mb: int) -> str:
+    """Decompressed column blocks kept in memory, up to ``cache_mb``: the analytics endpoints read the same
+    recent ranges again and again (a dashboard refreshing), and decompressing them was a large share of their
+    time (10 M events: 6-30 % faster per endpoint, ~150 MB more resident; docs/PERFORMANCE.md). ClickHouse uses
+    this cache only for reads of at most merge_tree_max_rows/bytes_to_use_cache; the defaults (1 M rows) would
+    leave out every month of a large shop, so the byte limit is the cache's size (and the row limit no tighter):
+    a read larger than the cache bypasses it instead of flushing it. 0 turns the cache off."""
+    if cache_mb <= 0:
+        return ""
+    size = cache_mb * 1024 * 1024
+    return (f"&uncompressed_cache_size={size}&use_uncompressed_cache=1"
+            f"&merge_tree_max_rows_to_use_cache={size}&merge_tree_max_bytes_to_use_cache={size}")
 
 # chdb hosts one engine per process, bound to one path: every store in the process shares it.
 _engine_lock = threading.Lock()
@@ -48,15 +63,17 @@ class ChdbStore(Store):
 
     backend = "chdb"
 
-    def __init__(self, data_dir: Path, database: str, pool_size: int = 4) -> None:
+    def __init__(self, data_dir: Path, database: str, pool_size: int = 4, cache_mb: int = DEFAULT_CACHE_MB) -> None:
         super().__init__(database)
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _claim_engine(self.data_dir)
         self._pool: queue.LifoQueue[chdb.state.sqlitelike.Connection] = queue.LifoQueue()
         self._all = []
+        # The engine takes its cache size from the first connection of the process; every connection asks to use it.
+        options = _CONNECT_OPTIONS + _cache_options(cache_mb)
         for _ in range(pool_size):
-            conn = chdb.connect(f"{self.data_dir}/chdb?{_CONNECT_OPTIONS}")
+            conn = chdb.connect(f"{self.data_dir}/chdb?{options}")
             self._pool.put(conn)
             self._all.append(conn)
 

@@ -18,7 +18,7 @@ def open_store(settings: Settings, database: str | None = None) -> Store:
     else:
         from carthouse.store.chdb_backend import ChdbStore
 
-        store = ChdbStore(settings.data_dir, name)
+        store = ChdbStore(settings.data_dir, name, cache_mb=settings.chdb_cache_mb)
     store.create_database()
     migrate(store)
     return store

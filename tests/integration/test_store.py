@@ -3,6 +3,7 @@
 import json
 
 from carthouse.store import Store
+from carthouse.store.chdb_backend import DEFAULT_CACHE_MB
 from carthouse.store.migrate import migrate, migration_files
 
 TABLES = {"appspaces", "api_keys", "events_ingest", "events", "event_items", "event_properties", "fx_rates",
@@ -132,3 +133,12 @@ def test_cart_activity_from_the_view_matches_its_backfill_of_older_rows(any_stor
 
 def _hash(store: Store, text: str) -> int:
     return int(store.scalar("SELECT cityHash64({t:String})", {"t": text}))
+
+
+def test_chdb_keeps_decompressed_blocks_of_large_reads_in_memory(store: Store) -> None:
+    """The embedded engine's cache of decompressed blocks (1 GiB by default), used for reads up to the cache's
+    size: a month of a large shop is far more than ClickHouse's default limit of 1 M rows."""
+    size = DEFAULT_CACHE_MB * 1024 * 1024
+    assert store.scalar("SELECT value FROM system.server_settings WHERE name = 'uncompressed_cache_size'") == str(size)
+    assert store.query("SELECT getSetting('use_uncompressed_cache') AS used, "
+                       "getSetting('merge_tree_max_bytes_to_use_cache') AS bytes") == [{"used": 1, "bytes": size}]

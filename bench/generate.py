@@ -38,9 +38,10 @@ CHUNK = 1_000_000
 DAYS = 90
 USERS = 200_000
 SKUS = 5_000
-# The tables events_ingest's views fill.
+# The tables events_ingest's views fill (touch_channels through touches' view).
 MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity")
-# Eight consecutive event numbers make a slot holding two visits: the first SLOT_SPLIT(slot) events and the rest.
+# Eight consecutive event numbers make a slot holding two visits: its first 1-7 events (drawn per slot) and
+# the rest.
 SLOT = 8
 CAMPAIGN_LANDINGS = 0.55
 # Funnel order inside a visit (views and searches first; a refund, when drawn, comes last).

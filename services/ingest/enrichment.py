@@ -14,9 +14,9 @@ from functools import lru_cache
 import iptocc
 from ua_parser import parse
 
+from carthouse.clientip import unmapped
+
 UNKNOWN = "unknown"
-# A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d.
-IPV4_MAPPED = "::ffff:"
 # Substrings (lower case) of automation clients that ua-parser does not class as spiders.
 BOT_MARKERS = (
     "bot", "crawl", "spider", "slurp", "headless", "phantomjs", "selenium", "puppeteer", "playwright",
@@ -70,7 +70,4 @@ def country_of(address: str) -> str:
     """ISO 3166-1 alpha-2 country of an IPv4/IPv6 address, or unknown; never raises. iptocc's native lookup
     answers None for anything not allocated to a country (private, loopback, reserved, malformed), at a tenth of
     a microsecond: cheaper than parsing the address first (6 µs with ipaddress) or caching it."""
-    address = address.strip()
-    if address[:7].lower() == IPV4_MAPPED and "." in address:
-        address = address[7:]
-    return iptocc.country_code(address) or UNKNOWN
+    return iptocc.country_code(unmapped(address.strip())) or UNKNOWN

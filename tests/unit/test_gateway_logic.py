@@ -80,6 +80,8 @@ def test_path_variables_are_unescaped() -> None:
         ("10.0.0.1", "6.6.6.6", "10.0.0.0/8", "6.6.6.6", "6.6.6.6, 10.0.0.1"),
         ("10.0.0.1", "7.7.7.7, 6.6.6.6, 10.0.0.2", "10.0.0.0/8", "6.6.6.6", "6.6.6.6, 10.0.0.2, 10.0.0.1"),
         ("::1", "2001:db8::5", "::1/128", "2001:db8::5", "2001:db8::5, ::1"),
+        # A proxy seen through a dual-stack socket is the same IPv4 proxy.
+        ("::ffff:10.0.0.1", "6.6.6.6", "10.0.0.0/8", "6.6.6.6", "6.6.6.6, ::ffff:10.0.0.1"),
     ],
 )
 def test_client_address_is_the_first_untrusted_hop(peer, header, trusted, client, forwarded) -> None:

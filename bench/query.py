@@ -85,7 +85,8 @@ def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], An
     bare_ms: Timings = {}
     rest_ms: Timings = {}
     for name in bare:
-        bare[name](), rest[name]()
+        bare[name]()  # each endpoint's own warm-up, right before its series
+        rest[name]()
         samples: tuple[list[float], list[float]] = ([], [])
         for _ in range(runs):
             for call, series in ((bare[name], samples[0]), (rest[name], samples[1])):

@@ -468,3 +468,41 @@ def test_revenue_by_channel_in_a_half_hour_time_zone(http, touched_shop) -> None
     in_utc = get(http, touched_shop, "revenue-by-channel", **days)["channels"]
     assert get(http, touched_shop, "revenue-by-channel", tz="Asia/Kolkata", **days)["channels"] == in_utc
     assert [c["conversion_rate"] for c in in_utc if c["campaign"] == "(direct)"] == [100.0]  # 3 / 3
+
+
+def test_revenue_by_channel_lookback_edge_and_touches_at_the_same_moment(http, store, ingest, new_appspace) -> None:
+    """A touch exactly 30 days before the purchase is in its lookback, one a second older is not; of two touches
+    at the same millisecond the larger channel key wins (METRICS.md), whichever arrived first."""
+    shop = new_appspace()
+    bought = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+
+    def stamp(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def touch(user: str, campaign: str, moment: datetime) -> events_pb2.EcommerceEvent:
+        return ev("view_item", {"user_id": user}, stamp(moment), items=[item("sku_1", 20)],
+                  properties={"utm_campaign": campaign, "utm_source": "src", "utm_medium": "cpc"})
+
+    def purchase(user: str, order: str, revenue: float) -> events_pb2.EcommerceEvent:
+        return ev("purchase", {"user_id": user}, stamp(bought), transaction_id=order, revenue=revenue)
+
+    same_moment = bought - timedelta(hours=2, milliseconds=-7)
+    events = [
+        touch("e1", "zeta", bought - timedelta(days=30)), purchase("e1", "q1", 10),
+        touch("e2", "eta", bought - timedelta(days=30, seconds=1)), purchase("e2", "q2", 20),
+        touch("e3", "theta", same_moment), touch("e3", "iota", same_moment), purchase("e3", "q3", 40),
+        touch("e4", "iota", same_moment), touch("e4", "theta", same_moment), purchase("e4", "q4", 80),
+    ]
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (len(events), [])
+    theta_wins = store.scalar("SELECT cityHash64('theta', 'src', 'cpc') > cityHash64('iota', 'src', 'cpc')", {})
+    winner, loser = ("theta", "iota") if theta_wins else ("iota", "theta")
+
+    body = get(http, shop, "revenue-by-channel", start=str(TODAY - timedelta(days=29)), end=str(TODAY))
+    rows = [(c["campaign"], c["revenue"], c["orders"], c["conversion_rate"]) for c in body["channels"]]
+    # q3 + q4 = 40 + 80 to the winner (e3 and e4, touched by it in the range: 2 / 2); q2 direct (eta's touch 30
+    # days and a second old); q1 zeta's (its touch exactly 30 days old). Both touches lie before the range (its
+    # first day is 29 days before today, the purchases a day before today at 09:00), so zeta touched nobody in
+    # it (1 / 0 -> 0.0) and e1, e2 are the actors without a touch in it (direct: 1 / 2).
+    assert rows == [(winner, 120.0, 2, 100.0), ("(direct)", 20.0, 1, 50.0), ("zeta", 10.0, 1, 0.0)]
+    assert loser not in {c["campaign"] for c in body["channels"]}

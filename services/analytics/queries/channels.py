@@ -12,7 +12,13 @@ from typing import Any
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
 from services.analytics.queries.concurrent import together
-from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import (
+    ACTOR_KEY,
+    HAS_ACTOR,
+    IN_SUBQUERY_NOT_IN_PREWHERE,
+    JOINS_AS_WRITTEN,
+    SCOPE,
+)
 from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
 
 DIRECT = ("(direct)", "(direct)", "(none)")
@@ -66,7 +72,7 @@ SELECT channel_key, if(channel_key = {DIRECT_KEY}, '{DIRECT[0]}', name_campaign)
        if(channel_key = {DIRECT_KEY}, '{DIRECT[2]}', name_medium) AS medium, revenue_minor, order_count
 FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
-SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
+SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 
 # Users each channel touched inside the range (a purchase carrying a campaign is a touch too), by channel key

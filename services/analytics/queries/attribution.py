@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, SCOPE
 from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 
 MODELS = ("last_click", "linear", "time_decay", "position_based")
@@ -85,7 +85,7 @@ SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, 
 ) AS credited INNER JOIN names ON names.name_key = credited.channel_key
 WHERE order_credit > 0
 ORDER BY revenue_credit DESC, campaign, source, medium
-SETTINGS {JOINS_AS_WRITTEN}
+SETTINGS {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
 """, params)
     channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_credit", "order_credit")}
                 for row in rows]

@@ -8,7 +8,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
-from services.analytics.queries.scope import SCOPE
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, SCOPE
 
 JOURNEY = f"""
 SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties
@@ -71,6 +71,7 @@ FROM (
 ) AS money
 INNER JOIN cohort_users ON money.user_id = cohort_users.user_id
 GROUP BY cohort_month, offset
+SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import chdb
 
+from carthouse.config import Settings
 from carthouse.store.base import Params, Row, Store, StoreError, StoreUnavailable
 from carthouse.store.params import encode_params
 
 _CONNECT_OPTIONS = "output_format_json_quote_64bit_integers=0&output_format_json_quote_decimals=0"
-DEFAULT_CACHE_MB = 1024
+DEFAULT_CACHE_MB = Settings.chdb_cache_mb
 
 
 def _cache_options(cache_mb: int) -> str:

@@ -39,7 +39,8 @@ DAYS = 90
 USERS = 200_000
 SKUS = 5_000
 # The tables events_ingest's views fill (touch_channels through touches' view).
-MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity")
+MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity", "actor_hours",
+          "funnel_steps")
 # Eight consecutive event numbers make a slot holding two visits: its first 1-7 events (drawn per slot) and
 # the rest.
 SLOT = 8

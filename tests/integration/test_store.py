@@ -1,10 +1,12 @@
 """The store contract, on chdb and (when CLICKHOUSE_URL is set) on a ClickHouse server."""
 
 import json
+import re
 
 from carthouse.store import Store
 from carthouse.store.chdb_backend import DEFAULT_CACHE_MB
 from carthouse.store.migrate import migrate, migration_files
+from services.analytics.queries.funnel import STEPS
 
 TABLES = {"appspaces", "api_keys", "events_ingest", "events", "event_items", "event_properties", "fx_rates",
           "schema_migrations"}
@@ -34,11 +36,11 @@ def test_tenant_id_leads_every_sorting_key(any_store: Store) -> None:
 def test_scanned_tables_store_event_time_with_t64(any_store: Store) -> None:
     rows = any_store.query(
         "SELECT table, compression_codec FROM system.columns WHERE database = {db:String} AND name = 'event_time'"
-        " AND table IN ('events', 'event_items', 'cart_activity', 'touches') ORDER BY table",
+        " AND table IN ('events', 'event_items', 'cart_activity', 'touches', 'funnel_steps') ORDER BY table",
         {"db": any_store.database},
     )
     assert [(row["table"], row["compression_codec"]) for row in rows] == [
-        (table, "CODEC(T64, LZ4)") for table in ("cart_activity", "event_items", "events", "touches")]
+        (table, "CODEC(T64, LZ4)") for table in ("cart_activity", "event_items", "events", "funnel_steps", "touches")]
 
 
 def test_query_threads_are_the_clickhouse_default(any_store: Store) -> None:
@@ -128,6 +130,41 @@ def test_cart_activity_from_the_view_matches_its_backfill_of_older_rows(any_stor
         any_store.execute(body.replace("WHERE ", "WHERE appspace_id = 'as_cart_activity' AND ", 1))
     assert any_store.query(
         f"SELECT {columns} FROM cart_activity_backfill WHERE appspace_id = {{a:String}} ORDER BY event_type",
+        params) == from_view
+
+
+def test_funnel_steps_hold_the_steps_events_with_an_actor_from_the_view_and_its_backfill(any_store: Store) -> None:
+    appspace = {"appspace_id": "as_funnel_steps"}
+    rows = [
+        _ingest_row(**appspace, event_type="view_item", anonymous_id="a1"),
+        _ingest_row(**appspace, event_type="add_to_cart", user_id="u1", fraud_severity=1),  # flagged: kept
+        _ingest_row(**appspace, event_type="purchase", user_id="u1", transaction_id="o1", revenue=300),
+        _ingest_row(**appspace, event_type="search", user_id="u1"),  # not a funnel step
+        _ingest_row(**appspace, event_type="view_item"),  # no actor
+        _ingest_row(**appspace, event_type="begin_checkout", user_id="u2", fraud_severity=2),  # blocked
+    ]
+    for row in rows:
+        any_store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
+    columns = "event_type, actor_key, user_id, fraud_severity"
+    params = {"a": "as_funnel_steps"}
+    from_view = any_store.query(
+        f"SELECT {columns} FROM funnel_steps WHERE appspace_id = {{a:String}} ORDER BY event_type", params)
+    assert from_view == [
+        {"event_type": "add_to_cart", "actor_key": _hash(any_store, "u1"), "user_id": "u1", "fraud_severity": 1},
+        {"event_type": "purchase", "actor_key": _hash(any_store, "u1"), "user_id": "u1", "fraud_severity": 0},
+        {"event_type": "view_item", "actor_key": _hash(any_store, "a1"), "user_id": "", "fraud_severity": 0},
+    ]
+    sql = next(text for version, _, text in migration_files() if version == 15)
+    # The view and the backfill keep exactly the funnel's steps.
+    assert re.findall(r"event_type IN \(([^)]*)\)", sql) == [", ".join(f"'{step}'" for step in STEPS)] * 2
+    any_store.execute("CREATE TABLE IF NOT EXISTS funnel_steps_backfill AS funnel_steps")
+    statement = next(s for s in sql.split(";") if "INSERT INTO funnel_steps" in s)
+    body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+    body = (body.replace("INSERT INTO funnel_steps", "INSERT INTO funnel_steps_backfill")
+            .replace("(SELECT count() FROM funnel_steps) = 0", "1"))
+    any_store.execute(body.replace("WHERE ", "WHERE appspace_id = 'as_funnel_steps' AND ", 1))
+    assert any_store.query(
+        f"SELECT {columns} FROM funnel_steps_backfill WHERE appspace_id = {{a:String}} ORDER BY event_type",
         params) == from_view
 
 

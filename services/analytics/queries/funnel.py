@@ -1,5 +1,6 @@
 """The purchase funnel with ClickHouse's windowFunnel: an actor reaches step k when it did steps 1..k in this
-order within 7 days of its step-1 event, all inside the range."""
+order within 7 days of its step-1 event, all inside the range. Read from funnel_steps (migration 0015): the
+steps' events with an actor, a day's events of an actor side by side."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, SCOPE
+from services.analytics.queries.scope import SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 WINDOW_MS = 7 * 24 * 3600 * 1000
@@ -24,10 +25,10 @@ def _levels(timestamp: str) -> str:
     return f"""
 SELECT level, count() AS actors
 FROM (
-    SELECT {ACTOR_KEY} AS actor_key,
+    SELECT actor_key,
            windowFunnel({WINDOW_MS})({timestamp}, {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
-    FROM events
-    WHERE {SCOPE} AND {HAS_ACTOR} AND event_type IN ({", ".join(f"'{step}'" for step in STEPS)})
+    FROM funnel_steps
+    WHERE {SCOPE}
     GROUP BY actor_key
 )
 GROUP BY level

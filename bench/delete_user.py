@@ -1,6 +1,6 @@
 """How long a GDPR deletion takes on a generated data set (bench/generate.py): the busiest user of the large
-appspace is deleted with the same function the background worker runs (mutations on events, event_items,
-event_properties and fraud_events, waited for), then the rows are counted again.
+appspace is deleted with the same function the background worker runs (a mutation on every table of
+services/analytics/deletions.py TABLES, waited for), then the rows are counted again.
 
     .venv/bin/python bench/delete_user.py --data-dir /tmp/carthouse-10m
 """

@@ -5,8 +5,12 @@ store). p50/p95 over --runs.
     .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30] [--only overview,attribution]
 
 The two are measured side by side, one bare call then one REST call, so that both see the machine in the same
-state (its speed drifts by 10-30 % within minutes on shared vCPUs). chdb lets one process own a data
-directory, so the bare queries run on a copy of it (made next to it, removed afterwards).
+state (its speed drifts by 10-40 % within minutes on shared vCPUs). By default the endpoints take turns, one
+call pair each per round (--order rounds, what a dashboard asks for), so every endpoint's samples spread over
+the whole run: a slow spell of a few seconds costs each endpoint a sample or two instead of landing on the
+one whose series was running (--order series: each endpoint's runs one after another, as before 2026-11-26
+23:40 UTC). chdb lets one process own a data directory, so the bare queries run on a copy of it (made next to
+it, removed afterwards).
 
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
@@ -75,27 +79,36 @@ def limit_ms(name: str) -> int:
 Timings = dict[str, tuple[float, float]]
 
 
-def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], Any]], runs: int,
+def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], Any]], runs: int, order: str,
              ) -> tuple[Timings, Timings]:
     """(p50, p95) of each endpoint's bare and REST calls, alternating, after one unmeasured pass over all of
     them: a freshly opened store or started stack answers its first queries slower (cold caches), and the first
     endpoint measured should not pay that."""
     for call in (*bare.values(), *rest.values()):
         call()
-    bare_ms: Timings = {}
-    rest_ms: Timings = {}
-    for name in bare:
-        bare[name]()  # each endpoint's own warm-up, right before its series
-        rest[name]()
-        samples: tuple[list[float], list[float]] = ([], [])
-        for _ in range(runs):
-            for call, series in ((bare[name], samples[0]), (rest[name], samples[1])):
-                started = time.perf_counter()
-                call()
-                series.append((time.perf_counter() - started) * 1000)
-        bare_ms[name], rest_ms[name] = percentiles(samples[0]), percentiles(samples[1])
-        print(f"  {name}", flush=True)
-    return bare_ms, rest_ms
+    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in bare}
+
+    def pair(name: str) -> None:
+        for call, series in ((bare[name], samples[name][0]), (rest[name], samples[name][1])):
+            started = time.perf_counter()
+            call()
+            series.append((time.perf_counter() - started) * 1000)
+
+    if order == "rounds":
+        for done in range(1, runs + 1):
+            for name in bare:
+                pair(name)
+            if done % 5 == 0 or done == runs:
+                print(f"  round {done} / {runs}", flush=True)
+    else:
+        for name in bare:
+            bare[name]()  # each endpoint's own warm-up, right before its series
+            rest[name]()
+            for _ in range(runs):
+                pair(name)
+            print(f"  {name}", flush=True)
+    return ({name: percentiles(bare_ms) for name, (bare_ms, _) in samples.items()},
+            {name: percentiles(rest_ms) for name, (_, rest_ms) in samples.items()})
 
 
 # A fixed statement of the same kind as the endpoints' (distinct actors over all 10 M events), timed before and
@@ -120,7 +133,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def measure(store: Store, data_dir: Path, big: dict[str, str], runs: int, wanted: tuple[str, ...],
-            now: datetime) -> tuple[Timings, Timings]:
+            now: datetime, order: str) -> tuple[Timings, Timings]:
     today = now.date()
     since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
     until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
@@ -142,7 +155,7 @@ def measure(store: Store, data_dir: Path, big: dict[str, str], runs: int, wanted
             extra = dict(pair.split("=") for pair in query.split("&")) if query else {}
             return lambda: http.get(f"{API}/{path}", params={"days": DAYS, **extra}).raise_for_status()
 
-        return measured(calls, {name: request(name) for name in calls}, runs)
+        return measured(calls, {name: request(name) for name in calls}, runs, order)
 
 
 def main() -> int:
@@ -150,6 +163,9 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--only", default="", help="comma-separated endpoint name prefixes (default: all)")
+    parser.add_argument("--order", choices=("rounds", "series"), default="rounds",
+                        help="rounds: the endpoints take turns, a call pair each per round (default); "
+                             "series: each endpoint's runs one after another")
     args = parser.parse_args()
     big = json.loads((args.data_dir / "keys.json").read_text())[0]
     wanted = tuple(p for p in args.only.split(",") if p)
@@ -162,7 +178,7 @@ def main() -> int:
         try:
             events = int(store.scalar("SELECT count() FROM events"))
             before = calibration_ms(store)
-            bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC))
+            bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC), args.order)
             after = calibration_ms(store)
         finally:
             store.close()
@@ -174,7 +190,7 @@ def main() -> int:
         failed += not ok
         print(f"{name:<44} {rest[name][0]:>7.1f}ms {rest[name][1]:>7.1f}ms {bare[name][0]:>6.1f}ms "
               f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
-    print(f"\n{args.runs} runs each, days={DAYS}, {events:,} events; {failed} endpoint(s) over target")
+    print(f"\n{args.runs} runs each ({args.order}), days={DAYS}, {events:,} events; {failed} endpoint(s) over target")
     print(f"machine speed check ({CALIBRATION}, median of 5): {before:.0f} ms before, {after:.0f} ms after")
     print(machine_line())
     return 1 if failed else 0

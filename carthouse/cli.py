@@ -122,6 +122,7 @@ def _stop_process(process: subprocess.Popen[bytes], name: str) -> None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from carthouse.redis_server import RedisServer
     from carthouse.stack import running_stack
+    from carthouse.startup import freeze_loaded_objects
 
     stop = _stop_on_signals()
     redis = None
@@ -139,6 +140,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("opening store: %s, database %s", backend, settings.database)
         with running_stack(settings, redis_url) as stack:
             gateway = _start_gateway(settings, redis_url, stack.port)
+            freeze_loaded_objects()
             try:
                 log.info("Carthouse is up: REST on http://%s:%d, gRPC on %s:%d. Ctrl-C stops it.",
                          settings.http_host, settings.http_port, settings.grpc_host, stack.port)

@@ -8,6 +8,7 @@ import uvicorn
 
 from carthouse.config import Settings
 from carthouse.lifeline import follow_parent_from_env
+from carthouse.startup import freeze_loaded_objects
 from gateway.app import Gateway, GatewayConfig
 from gateway.descriptors import ApiDescriptors
 
@@ -48,4 +49,5 @@ def run_gateway(settings: Settings, redis_url: str) -> None:
     server = gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
                             settings.log_level.lower())
     follow_parent_from_env(lambda: setattr(server, "should_exit", True))
+    freeze_loaded_objects()
     server.run()

@@ -9,7 +9,7 @@ state (its speed drifts by 10-40 % within minutes on shared vCPUs). By default t
 call pair each per round (--order rounds, what a dashboard asks for), so every endpoint's samples spread over
 the whole run: a slow spell of a few seconds costs each endpoint a sample or two instead of landing on the
 one whose series was running (--order series: each endpoint's runs one after another, as before 2026-11-26
-23:40 UTC). chdb lets one process own a data directory, so the bare queries run on a copy of it (made next to
+23:28 UTC). chdb lets one process own a data directory, so the bare queries run on a copy of it (made next to
 it, removed afterwards).
 
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.

@@ -97,20 +97,16 @@ def _ingest_row(**fields: object) -> dict[str, object]:
 
 
 def test_cart_activity_from_the_view_matches_its_backfill_of_older_rows(any_store: Store) -> None:
-    rows = [
+    _ingest(any_store, [
         # 500 x 2 + (no price) x 1 = 1000, an anonymous visitor's cart keyed by the visitor
         _ingest_row(event_type="add_to_cart", anonymous_id="a1", items=[(500, 2), (None, 1)]),
         _ingest_row(event_type="remove_from_cart", user_id="u1", cart_id="c1", items=[(300, 1)]),
         _ingest_row(event_type="purchase", user_id="u1", cart_id="c1", transaction_id="o1", revenue=300),
         _ingest_row(event_type="add_to_cart", user_id="u2", items=[(100, 1)], fraud_severity=2),  # blocked
         _ingest_row(event_type="view_item", user_id="u1", items=[(300, 1)]),
-    ]
-    for row in rows:
-        any_store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
+    ])
     columns = "event_type, cart_key, actor_key, user_id, items_value"
-    params = {"a": "as_cart_activity"}
-    from_view = any_store.query(
-        f"SELECT {columns} FROM cart_activity WHERE appspace_id = {{a:String}} ORDER BY event_type", params)
+    from_view = _stored(any_store, "cart_activity", columns, "as_cart_activity")
     assert from_view == [
         {"event_type": "add_to_cart", "cart_key": _hash(any_store, "a1"), "actor_key": _hash(any_store, "a1"),
          "user_id": "", "items_value": 1000},
@@ -119,53 +115,52 @@ def test_cart_activity_from_the_view_matches_its_backfill_of_older_rows(any_stor
         {"event_type": "remove_from_cart", "cart_key": _hash(any_store, "c1"), "actor_key": _hash(any_store, "u1"),
          "user_id": "u1", "items_value": 300},
     ]
-    # The migration's backfill (its guards aside) gives the same rows from events and event_items.
-    any_store.execute("CREATE TABLE IF NOT EXISTS cart_activity_backfill AS cart_activity")
-    sql = next(text for version, _, text in migration_files() if version == 9)
-    for statement in [s for s in sql.split(";") if "INSERT INTO cart_activity" in s]:
-        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
-        body = (body.replace("INSERT INTO cart_activity", "INSERT INTO cart_activity_backfill")
-                .replace("(SELECT count() FROM cart_activity WHERE event_type = 'purchase') = 0", "1")
-                .replace("(SELECT count() FROM cart_activity) = 0", "1"))
-        any_store.execute(body.replace("WHERE ", "WHERE appspace_id = 'as_cart_activity' AND ", 1))
-    assert any_store.query(
-        f"SELECT {columns} FROM cart_activity_backfill WHERE appspace_id = {{a:String}} ORDER BY event_type",
-        params) == from_view
+    assert _backfilled(any_store, 9, "cart_activity", columns, "as_cart_activity") == from_view
 
 
 def test_funnel_steps_hold_the_steps_events_with_an_actor_from_the_view_and_its_backfill(any_store: Store) -> None:
     appspace = {"appspace_id": "as_funnel_steps"}
-    rows = [
+    _ingest(any_store, [
         _ingest_row(**appspace, event_type="view_item", anonymous_id="a1"),
         _ingest_row(**appspace, event_type="add_to_cart", user_id="u1", fraud_severity=1),  # flagged: kept
         _ingest_row(**appspace, event_type="purchase", user_id="u1", transaction_id="o1", revenue=300),
         _ingest_row(**appspace, event_type="search", user_id="u1"),  # not a funnel step
         _ingest_row(**appspace, event_type="view_item"),  # no actor
         _ingest_row(**appspace, event_type="begin_checkout", user_id="u2", fraud_severity=2),  # blocked
-    ]
-    for row in rows:
-        any_store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
+    ])
     columns = "event_type, actor_key, user_id, fraud_severity"
-    params = {"a": "as_funnel_steps"}
-    from_view = any_store.query(
-        f"SELECT {columns} FROM funnel_steps WHERE appspace_id = {{a:String}} ORDER BY event_type", params)
+    from_view = _stored(any_store, "funnel_steps", columns, "as_funnel_steps")
     assert from_view == [
         {"event_type": "add_to_cart", "actor_key": _hash(any_store, "u1"), "user_id": "u1", "fraud_severity": 1},
         {"event_type": "purchase", "actor_key": _hash(any_store, "u1"), "user_id": "u1", "fraud_severity": 0},
         {"event_type": "view_item", "actor_key": _hash(any_store, "a1"), "user_id": "", "fraud_severity": 0},
     ]
-    sql = next(text for version, _, text in migration_files() if version == 15)
+    assert _backfilled(any_store, 15, "funnel_steps", columns, "as_funnel_steps") == from_view
     # The view and the backfill keep exactly the funnel's steps.
+    sql = next(text for version, _, text in migration_files() if version == 15)
     assert re.findall(r"event_type IN \(([^)]*)\)", sql) == [", ".join(f"'{step}'" for step in STEPS)] * 2
-    any_store.execute("CREATE TABLE IF NOT EXISTS funnel_steps_backfill AS funnel_steps")
-    statement = next(s for s in sql.split(";") if "INSERT INTO funnel_steps" in s)
-    body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
-    body = (body.replace("INSERT INTO funnel_steps", "INSERT INTO funnel_steps_backfill")
-            .replace("(SELECT count() FROM funnel_steps) = 0", "1"))
-    any_store.execute(body.replace("WHERE ", "WHERE appspace_id = 'as_funnel_steps' AND ", 1))
-    assert any_store.query(
-        f"SELECT {columns} FROM funnel_steps_backfill WHERE appspace_id = {{a:String}} ORDER BY event_type",
-        params) == from_view
+
+
+def _ingest(store: Store, rows: list[dict[str, object]]) -> None:
+    for row in rows:
+        store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
+
+
+def _stored(store: Store, table: str, columns: str, appspace_id: str) -> list[dict[str, object]]:
+    return store.query(f"SELECT {columns} FROM {table} WHERE appspace_id = {{a:String}} ORDER BY event_type",
+                       {"a": appspace_id})
+
+
+def _backfilled(store: Store, version: int, table: str, columns: str, appspace_id: str) -> list[dict[str, object]]:
+    """The rows migration `version` writes into `table` from the events stored before it (its guards aside)."""
+    store.execute(f"CREATE TABLE IF NOT EXISTS {table}_backfill AS {table}")
+    sql = next(text for number, _, text in migration_files() if number == version)
+    for statement in [s for s in sql.split(";") if f"INSERT INTO {table}" in s]:
+        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+        body = body.replace(f"INSERT INTO {table}", f"INSERT INTO {table}_backfill")
+        body = re.sub(rf"\(SELECT count\(\) FROM {table}[^)]*\) = 0", "1", body)
+        store.execute(body.replace("WHERE ", f"WHERE appspace_id = '{appspace_id}' AND ", 1))
+    return _stored(store, f"{table}_backfill", columns, appspace_id)
 
 
 def _hash(store: Store, text: str) -> int:

@@ -167,6 +167,47 @@ def test_funnel_counts_steps_in_order(http, shop) -> None:
     assert long_range["steps"] == get(http, shop, "funnel")["steps"] and long_range["days"] == 60
 
 
+@pytest.fixture(scope="module")
+def funnel_shop(ingest, new_appspace) -> ShopKeys:
+    """Day D is 12 days ago. f1 walks every step on D and pays 150,000 (flagged: over the 100,000 ceiling); f2
+    views on D and adds to cart 8 days later (outside the 7-day window); f3 views and adds at 23:30 and 23:45
+    UTC the day before D, which is already day D in Europe/Berlin (UTC+1 or +2)."""
+    shop = new_appspace()
+    d = TODAY - timedelta(days=12)
+
+    def on(day: date, hhmm: str) -> str:
+        return f"{day}T{hhmm}:00Z"
+
+    f1, f2, f3 = {"user_id": "f1"}, {"user_id": "f2"}, {"user_id": "f3"}
+    steps = ["view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info"]
+    events = [ev(step, f1, on(d, f"10:0{n}"), items=[item("sku_1", 20)]) for n, step in enumerate(steps)]
+    events += [
+        ev("purchase", f1, on(d, "10:09"), transaction_id="f1-o", revenue=150000, items=[item("sku_1", 20)]),
+        ev("view_item", f2, on(d, "10:00"), items=[item("sku_2", 30)]),
+        ev("add_to_cart", f2, on(d + timedelta(days=8), "10:00"), items=[item("sku_2", 30)]),
+        ev("view_item", f3, on(d - timedelta(days=1), "23:30"), items=[item("sku_3", 15)]),
+        ev("add_to_cart", f3, on(d - timedelta(days=1), "23:45"), items=[item("sku_3", 15)]),
+    ]
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (10, [])
+    return shop
+
+
+def test_funnel_window_flagged_steps_and_time_zone_days(http, funnel_shop) -> None:
+    d = TODAY - timedelta(days=12)
+
+    def counts(**params: Any) -> list[int]:
+        return [step["count"] for step in get(http, funnel_shop, "funnel", end=str(TODAY), **params)["steps"]]
+
+    # From the day before D (UTC): f1 reaches add_payment_info (its purchase is flagged), f2 only view_item
+    # (its add_to_cart is 8 days after its view), f3 add_to_cart.
+    assert counts(start=str(d - timedelta(days=1))) == [3, 2, 1, 1, 1, 0]
+    assert counts(start=str(d - timedelta(days=1)), include_flagged="true") == [3, 2, 1, 1, 1, 1]
+    # From D in UTC f3's events are the day before; from D in Europe/Berlin they are on it.
+    assert counts(start=str(d)) == [2, 1, 1, 1, 1, 0]
+    assert counts(start=str(d), tz="Europe/Berlin") == [3, 2, 1, 1, 1, 0]
+
+
 def test_top_products(http, shop) -> None:
     assert get(http, shop, "top-products")["products"] == [
         {"item_id": "sku_1", "item_name": "T-Shirt", "revenue": 40.0, "quantity": 2, "orders": 1},  # 20 x 2

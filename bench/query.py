@@ -4,13 +4,15 @@ store). p50/p95 over --runs.
 
     .venv/bin/python bench/query.py --data-dir /tmp/carthouse-10m [--runs 30] [--only overview,attribution]
 
-The two are measured side by side, one bare call then one REST call, so that both see the machine in the same
-state (its speed drifts by 10-40 % within minutes on shared vCPUs). By default the endpoints take turns, one
-call pair each per round (--order rounds, what a dashboard asks for), so every endpoint's samples spread over
-the whole run: a slow spell of a few seconds costs each endpoint a sample or two instead of landing on the
-one whose series was running (--order series: each endpoint's runs one after another, as before 2026-11-26
-23:28 UTC). chdb lets one process own a data directory, so the bare queries run on a copy of it (made next to
-it, removed afterwards).
+The two are measured side by side, a bare call and a REST call, so that both see the machine in the same
+state (its speed drifts by 10-40 % within minutes on shared vCPUs); which of the two goes first alternates, so
+that neither always follows the other's query (the bare engine lives in this process, the stack in its own,
+and each call may compete with what the one before left running, which a fixed order would always put on the
+same side). By default the endpoints take turns, one call pair each per round (--order rounds, what a
+dashboard asks for), so every endpoint's samples spread over the whole run: a slow spell of a few seconds
+costs each endpoint a sample or two instead of landing on the one whose series was running (--order series:
+each endpoint's runs one after another, as before 2026-11-26 23:28 UTC). chdb lets one process own a data
+directory, so the bare queries run on a copy of it (made next to it, removed afterwards).
 
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
@@ -89,8 +91,9 @@ def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], An
         call()
     samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in bare}
 
-    def pair(name: str) -> None:
-        for call, series in ((bare[name], samples[name][0]), (rest[name], samples[name][1])):
+    def pair(name: str, rest_first: bool) -> None:
+        calls = [(bare[name], samples[name][0]), (rest[name], samples[name][1])]
+        for call, series in reversed(calls) if rest_first else calls:
             started = time.perf_counter()
             call()
             series.append((time.perf_counter() - started) * 1000)
@@ -98,15 +101,15 @@ def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], An
     if order == "rounds":
         for done in range(1, runs + 1):
             for name in bare:
-                pair(name)
+                pair(name, rest_first=done % 2 == 0)
             if done % 5 == 0 or done == runs:
                 print(f"  round {done} / {runs}", flush=True)
     else:
         for name in bare:
             bare[name]()  # each endpoint's own warm-up, right before its series
             rest[name]()
-            for _ in range(runs):
-                pair(name)
+            for run in range(runs):
+                pair(name, rest_first=run % 2 == 1)
             print(f"  {name}", flush=True)
     return ({name: percentiles(bare_ms) for name, (bare_ms, _) in samples.items()},
             {name: percentiles(rest_ms) for name, (_, rest_ms) in samples.items()})

@@ -1,7 +1,7 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
 physically remove the user's rows from events, event_items, event_properties, touches, cart_activity,
-actor_hours, funnel_steps and fraud_events, plus the user's Redis keys. Queries hide a user as soon as the
-request is recorded (PENDING_USERS in every scope).
+actor_hours, funnel_steps, purchase_channels and fraud_events, plus the user's Redis keys. Queries hide a user
+as soon as the request is recorded (PENDING_USERS in every scope).
 
 A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
 mutations for a user whose rows are already gone changes nothing. One thread per AnalyticsService process
@@ -23,7 +23,7 @@ log = logging.getLogger("carthouse.analytics.deletions")
 
 PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps")
+          "funnel_steps", "purchase_channels")
 POLL_SECONDS = 2.0
 
 # Users of the appspace whose deletion is recorded but not finished: every query leaves them out. They are read

@@ -547,3 +547,36 @@ def test_revenue_by_channel_lookback_edge_and_touches_at_the_same_moment(http, s
     # it (1 / 0 -> 0.0) and e1, e2 are the actors without a touch in it (direct: 1 / 2).
     assert rows == [(winner, 120.0, 2, 100.0), ("(direct)", 20.0, 1, 50.0), ("zeta", 10.0, 1, 0.0)]
     assert loser not in {c["campaign"] for c in body["channels"]}
+
+
+def test_revenue_by_channel_counts_a_touch_that_arrives_after_the_purchase(http, ingest, new_appspace) -> None:
+    """Events may arrive late or out of order: a user's touch sent after its purchase, though older, becomes the
+    purchase's channel from then on; a touch newer than the purchase never does."""
+    shop = new_appspace()
+    bought = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+
+    def stamp(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def send(*events: events_pb2.EcommerceEvent) -> None:
+        response = ingest.Batch(ingest_pb2.BatchRequest(events=list(events)), metadata=key(shop.secret_key))
+        assert (response.accepted, list(response.errors)) == (len(events), [])
+
+    def touch(user: str, campaign: str, moment: datetime) -> events_pb2.EcommerceEvent:
+        return ev("view_item", {"user_id": user}, stamp(moment), items=[item("sku_1", 20)],
+                  properties={"campaign": campaign, "source": "src", "medium": "cpc"})
+
+    days = {"start": str(TODAY - timedelta(days=29)), "end": str(TODAY)}
+
+    def rows() -> list[tuple[str, float, int, float]]:
+        body = get(http, shop, "revenue-by-channel", **days)
+        return [(c["campaign"], c["revenue"], c["orders"], c["conversion_rate"]) for c in body["channels"]]
+
+    send(ev("purchase", {"user_id": "l1"}, stamp(bought), transaction_id="l1-o", revenue=30),
+         ev("purchase", {"user_id": "l2"}, stamp(bought), transaction_id="l2-o", revenue=5))
+    # No touches yet: both direct; l1 and l2 are the active actors without a touch (2 / 2).
+    assert rows() == [("(direct)", 35.0, 2, 100.0)]
+    send(touch("l1", "late", bought - timedelta(days=1)), touch("l2", "after", bought + timedelta(hours=1)))
+    # l1's purchase now belongs to "late" (l1 touched by it in the range: 1 / 1); l2's stays direct ("after"
+    # came an hour after it), and with both users touched in the range no actor is left without a touch (1 / 0).
+    assert rows() == [("late", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]

@@ -17,7 +17,7 @@ from tests.builders import key
 from tests.conftest import ShopKeys
 
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps")
+          "funnel_steps", "purchase_channels")
 BOT = "python-requests/2.31.0"
 
 
@@ -69,14 +69,15 @@ def test_deletion_removes_every_row_of_the_user_and_nothing_else(store, analytic
     before = counts(store, shop.appspace_id, "d1")
     assert before == {"events": 2, "event_items": 2, "event_properties": 1, "fraud_events": 1, "touches": 1,
                       "cart_activity": 1, "actor_hours": 1,  # the stored purchase; one hour of activity
-                      "funnel_steps": 2}  # the view and the stored purchase
+                      "funnel_steps": 2,  # the view and the stored purchase
+                      "purchase_channels": 1}  # the stored purchase, its touch from the same batch
     response = analytics.DeleteUser(analytics_pb2.DeleteUserRequest(user_id="d1"), metadata=key(shop.secret_key))
     assert (response.ok, response.deleted_user_id) == (True, "d1")
     # Hidden from queries at once, whether or not the rows are gone yet.
     journey = analytics.UserJourney(analytics_pb2.UserJourneyRequest(user_id="d1"), metadata=key(shop.secret_key))
     assert list(journey.events) == []
     done = wait_done(analytics, shop, "d1")
-    assert done.rows_removed == 11 and done.completed_at.endswith("Z")
+    assert done.rows_removed == 12 and done.completed_at.endswith("Z")
     assert counts(store, shop.appspace_id, "d1") == dict.fromkeys(TABLES, 0)
     assert counts(store, shop.appspace_id, "d2") == before
     assert counts(store, other.appspace_id, "d1") == before

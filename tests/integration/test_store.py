@@ -2,10 +2,12 @@
 
 import json
 import re
+import uuid
 
 from carthouse.store import Store
 from carthouse.store.chdb_backend import DEFAULT_CACHE_MB
 from carthouse.store.migrate import migrate, migration_files
+from services.analytics.queries.channels import LOOKBACK_MS
 from services.analytics.queries.funnel import STEPS
 
 TABLES = {"appspaces", "api_keys", "events_ingest", "events", "event_items", "event_properties", "fx_rates",
@@ -141,17 +143,87 @@ def test_funnel_steps_hold_the_steps_events_with_an_actor_from_the_view_and_its_
     assert re.findall(r"event_type IN \(([^)]*)\)", sql) == [", ".join(f"'{step}'" for step in STEPS)] * 2
 
 
+def test_purchase_channels_keep_each_purchases_last_touch_from_the_view_and_its_backfill(any_store: Store) -> None:
+    appspace = "as_purchase_channels"
+
+    def event(kind: str, at: str, user: str = "", campaign: str = "", **fields: object) -> dict[str, object]:
+        properties = {"campaign": campaign, "source": "mail", "medium": "email"} if campaign else {}
+        return {"appspace_id": appspace, "event_time": f"2026-{at}", "event_id": str(uuid.uuid4()),
+                "event_type": kind, "user_id": user, "anonymous_id": "" if user else "a1", "revenue": None,
+                "fraud_severity": 0, "properties": properties, **fields}
+
+    # One INSERT per group, as ingest writes them: a touch in the same group as the purchase it precedes, later
+    # groups with older touches (late arrivals), and a purchase with its own campaign.
+    _ingest_group(any_store, [
+        event("page_view", "01-15 09:00:00.000", "u1", "A"),
+        event("purchase", "01-15 10:00:00.000", "u1", revenue=1000),
+        event("purchase", "01-15 10:00:00.000", revenue=50),  # anonymous: no user, no touches
+    ])
+    _ingest_group(any_store, [
+        event("page_view", "01-15 09:30:00.000", "u1", "B", fraud_severity=1),  # late and flagged
+        event("page_view", "01-15 09:45:00.000", "u1", "Z", fraud_severity=2),  # blocked: never a touch
+        event("page_view", "01-15 11:00:00.000", "u1", "C"),  # after the first purchase
+    ])
+    _ingest_group(any_store, [
+        event("purchase", "01-15 12:00:00.000", "u1", "D", revenue=7),  # its own campaign, a touch itself
+        event("purchase", "01-16 12:00:00.000", "u2", revenue=20, fraud_severity=1),  # flagged, no touches
+    ])
+    _ingest_group(any_store, [
+        event("purchase", "02-14 12:00:00.000", "u1", revenue=9),  # D + 30 days: in
+        event("purchase", "02-14 12:00:00.001", "u1", revenue=11),  # 1 ms later: out
+    ])
+    columns = ("user_id, revenue, fraud_severity, own_channel, "
+               "toString(fromUnixTimestamp64Milli(toInt64(bitShiftRight(last_touch, 64)), 'UTC')) AS touch_at, "
+               "bitAnd(last_touch, 0xFFFFFFFFFFFFFFFF) AS touch_channel, "
+               "toString(fromUnixTimestamp64Milli(toInt64(bitShiftRight(last_clean_touch, 64)), 'UTC')) AS clean_at, "
+               "bitAnd(last_clean_touch, 0xFFFFFFFFFFFFFFFF) AS clean_channel")
+    any_store.execute("OPTIMIZE TABLE purchase_channels FINAL")  # a late touch's row folds into its purchase's
+    from_view = _stored(any_store, "purchase_channels", columns, appspace, order_by="event_time, revenue")
+    channel = {name: int(any_store.scalar("SELECT cityHash64({c:String}, 'mail', 'email')", {"c": name}))
+               for name in "ABCD"}
+    never = "1970-01-01 00:00:00.000"
+    assert from_view == [
+        {"user_id": "", "revenue": 50, "fraud_severity": 0, "own_channel": 0, "touch_at": never,
+         "touch_channel": 0, "clean_at": never, "clean_channel": 0},
+        {"user_id": "u1", "revenue": 1000, "fraud_severity": 0, "own_channel": 0,
+         "touch_at": "2026-01-15 09:30:00.000", "touch_channel": channel["B"],
+         "clean_at": "2026-01-15 09:00:00.000", "clean_channel": channel["A"]},
+        {"user_id": "u1", "revenue": 7, "fraud_severity": 0, "own_channel": channel["D"],
+         "touch_at": "2026-01-15 12:00:00.000", "touch_channel": channel["D"],
+         "clean_at": "2026-01-15 12:00:00.000", "clean_channel": channel["D"]},
+        {"user_id": "u2", "revenue": 20, "fraud_severity": 1, "own_channel": 0, "touch_at": never,
+         "touch_channel": 0, "clean_at": never, "clean_channel": 0},
+        {"user_id": "u1", "revenue": 9, "fraud_severity": 0, "own_channel": 0,
+         "touch_at": "2026-01-15 12:00:00.000", "touch_channel": channel["D"],
+         "clean_at": "2026-01-15 12:00:00.000", "clean_channel": channel["D"]},
+        {"user_id": "u1", "revenue": 11, "fraud_severity": 0, "own_channel": 0, "touch_at": never,
+         "touch_channel": 0, "clean_at": never, "clean_channel": 0},
+    ]
+    assert _backfilled(any_store, 16, "purchase_channels", columns, appspace,
+                       order_by="event_time, revenue") == from_view
+    # The view and the backfill look back as far as revenue-by-channel documents, four times each.
+    sql = next(text for version, _, text in migration_files() if version == 16)
+    assert sql.count(f"- {LOOKBACK_MS}") == 4
+
+
 def _ingest(store: Store, rows: list[dict[str, object]]) -> None:
     for row in rows:
-        store.insert_rows("events_ingest", list(row), [json.dumps(list(row.values())).encode()])
+        _ingest_group(store, [row])
 
 
-def _stored(store: Store, table: str, columns: str, appspace_id: str) -> list[dict[str, object]]:
-    return store.query(f"SELECT {columns} FROM {table} WHERE appspace_id = {{a:String}} ORDER BY event_type",
+def _ingest_group(store: Store, rows: list[dict[str, object]]) -> None:
+    """The rows (all with the same fields) in one INSERT, as ingest writes a group."""
+    store.insert_rows("events_ingest", list(rows[0]), [json.dumps(list(row.values())).encode() for row in rows])
+
+
+def _stored(store: Store, table: str, columns: str, appspace_id: str,
+            order_by: str = "event_type") -> list[dict[str, object]]:
+    return store.query(f"SELECT {columns} FROM {table} WHERE appspace_id = {{a:String}} ORDER BY {order_by}",
                        {"a": appspace_id})
 
 
-def _backfilled(store: Store, version: int, table: str, columns: str, appspace_id: str) -> list[dict[str, object]]:
+def _backfilled(store: Store, version: int, table: str, columns: str, appspace_id: str,
+                order_by: str = "event_type") -> list[dict[str, object]]:
     """The rows migration `version` writes into `table` from the events stored before it (its guards aside)."""
     store.execute(f"CREATE TABLE IF NOT EXISTS {table}_backfill AS {table}")
     sql = next(text for number, _, text in migration_files() if number == version)
@@ -160,7 +232,7 @@ def _backfilled(store: Store, version: int, table: str, columns: str, appspace_i
         body = body.replace(f"INSERT INTO {table}", f"INSERT INTO {table}_backfill")
         body = re.sub(rf"\(SELECT count\(\) FROM {table}[^)]*\) = 0", "1", body)
         store.execute(body.replace("WHERE ", f"WHERE appspace_id = '{appspace_id}' AND ", 1))
-    return _stored(store, f"{table}_backfill", columns, appspace_id)
+    return _stored(store, f"{table}_backfill", columns, appspace_id, order_by)
 
 
 def _hash(store: Store, text: str) -> int:

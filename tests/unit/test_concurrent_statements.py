@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.analytics.queries.concurrent import beside_heaviest, together
+from services.analytics.queries.concurrent import share_of_cores, together
 
 
 class _Cores:
@@ -14,8 +14,8 @@ class _Cores:
 
 
 @pytest.mark.parametrize(("cores", "statements", "share"), [(2, 3, 1), (1, 2, 1), (16, 3, 5), (8, 2, 4)])
-def test_a_statement_beside_the_heaviest_gets_its_share_of_the_cores(cores: int, statements: int, share: int) -> None:
-    sql = beside_heaviest(_Cores(cores), "SELECT 1", statements)  # type: ignore[arg-type]
+def test_a_statement_run_beside_others_gets_its_share_of_the_cores(cores: int, statements: int, share: int) -> None:
+    sql = share_of_cores(_Cores(cores), "SELECT 1", statements)  # type: ignore[arg-type]
     assert sql == f"SELECT 1\nSETTINGS max_threads = {share}"
 
 

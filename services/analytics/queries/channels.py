@@ -1,9 +1,9 @@
 """Revenue by channel. A purchase's channel is the campaign/source/medium on the purchase itself, else its
 user's last touch (an event carrying campaign or utm_campaign) within 30 days before it, else direct;
 conversion_rate = orders / users touched by that channel in the range x 100 (for direct: actors active in
-the range without any touch). Attribution is array functions over each buyer's touches in ClickHouse, not a
-loop in Python. Touches are joined by user_id (DESIGN.md): an anonymous visitor's campaign cannot follow it to a
-purchase."""
+the range without any touch). Each purchase's last touch is found in ClickHouse as events arrive (migration 0016's
+view, array functions over its user's touches) and the statement groups purchases by channel; no loop in Python.
+Touches are joined by user_id (DESIGN.md): an anonymous visitor's campaign cannot follow it to a purchase."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
-from services.analytics.queries.concurrent import beside_heaviest, together
+from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
-    IN_SUBQUERY_NOT_IN_PREWHERE,
-    JOINS_AS_WRITTEN,
     SCOPE,
 )
 from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
@@ -25,45 +23,27 @@ DIRECT = ("(direct)", "(direct)", "(none)")
 # The direct channel's key in the attribution statement (no channel hashes to 0).
 DIRECT_KEY = 0
 LOOKBACK_DAYS = 30
+# Applied where each purchase's last touch is stored (migration 0016 spells it out in ms; a test checks they agree).
 LOOKBACK_MS = LOOKBACK_DAYS * 24 * 3600 * 1000
 
 
+# Each purchase in the range with its channel inputs as stored on arrival (migration 0016): its own channel, and
+# its user's last touch in the lookback with and without flagged touches, packed as (time in ms << 64) | channel
+# key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch). A purchase may have several rows
+# until merges fold them (a late touch adds one); its fields repeat on each and its last touch is their max().
 BY_CHANNEL = f"""
 WITH
-{TAGGED.format(lookback=LOOKBACK_DAYS)},
 purchases AS (
-    SELECT event_id, {ACTOR_KEY} AS actor_key, toUnixTimestamp64Milli(event_time) AS bought_ms,
-           ifNull(revenue, 0) AS order_revenue
-    FROM events
-    WHERE {SCOPE} AND event_type = 'purchase'
-),
--- Each buyer's touches as one array, only for actors who bought: a join of one compact row per buyer. A touch
--- is packed into one number, its time in milliseconds above its channel key, so the last touch in a purchase's
--- lookback is the largest number in it (the later touch, and of two at the same millisecond the larger key):
--- no sort, and no arrays of tuples (10 M events: 20 % less CPU than a sorted array of (time, key) tuples).
--- Times are after 1970 (ingest accepts no timestamp older than the plan's retention), so the packing keeps order.
-buyer_touches AS (
-    SELECT user_key AS actor_key,
-           groupArray(bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli(at)), 64), channel_key)) AS touches
-    FROM tagged
-    WHERE {HAS_USER} AND user_key IN (SELECT actor_key FROM purchases)
-    GROUP BY actor_key
-),
-own AS (SELECT event_id, channel_key FROM tagged WHERE kind = 'purchase'),
-attributed AS (
-    SELECT purchases.order_revenue AS order_revenue,
-           arrayMax(touch -> if(bitShiftRight(touch, 64) BETWEEN purchases.bought_ms - {LOOKBACK_MS}
-                                                         AND purchases.bought_ms, touch, 0),
-                    buyer_touches.touches) AS last_touch,
-           -- No touch in the lookback (or no touches: an unmatched join's empty array) leaves 0, DIRECT_KEY.
-           if(own.channel_key != 0, own.channel_key, toUInt64(bitAnd(last_touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key
-    FROM purchases
-    LEFT JOIN own ON purchases.event_id = own.event_id
-    LEFT JOIN buyer_touches ON purchases.actor_key = buyer_touches.actor_key
+    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own,
+           if({{include_flagged:UInt8}} = 1, max(last_touch), max(last_clean_touch)) AS touch
+    FROM purchase_channels
+    WHERE {SCOPE}
+    GROUP BY event_id
 ),
 by_key AS (
-    SELECT channel_key, toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
-    FROM attributed
+    SELECT if(own != 0, own, toUInt64(bitAnd(touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key,
+           toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
+    FROM purchases
     GROUP BY channel_key
 ),
 {CHANNEL_NAMES}
@@ -72,7 +52,6 @@ SELECT channel_key, if(channel_key = {DIRECT_KEY}, '{DIRECT[0]}', name_campaign)
        if(channel_key = {DIRECT_KEY}, '{DIRECT[2]}', name_medium) AS medium, revenue_minor, order_count
 FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
-SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 
 # Users each channel touched inside the range (a purchase carrying a campaign is a touch too), by channel key
@@ -109,18 +88,18 @@ def active_actors(store: Store, params: dict[str, Any], statements: int = 1) -> 
     whole_hours = all(params[bound] == params[bound].replace(minute=0, second=0, microsecond=0)
                       for bound in ("since", "until"))
     sql = ACTIVE_ACTORS_BY_HOUR if whole_hours else ACTIVE_ACTORS
-    return int(store.scalar(beside_heaviest(store, sql, statements), params) or 0)
+    return int(store.scalar(share_of_cores(store, sql, statements), params) or 0)
 
 
 def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows with campaign, source, medium, revenue (minor units), orders and the actors the channel touched."""
     # Side by side: no single statement keeps both vCPUs busy all the way (12-20 % faster than in sequence on
-    # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The two
-    # lighter statements take their share of the cores (on 2 vCPUs one thread each: 120 alternating calls, p95
-    # 124 -> 116 ms, CPU -5 %).
-    touched_sql = beside_heaviest(store, TOUCHED, statements=3)
+    # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The three
+    # cost about the same since purchases carry their last touch (30-40 ms of CPU each on one thread), so each
+    # takes its share of the cores (on 2 vCPUs one thread each: docs/PERFORMANCE.md, tenth session).
+    touched_sql, by_sql = (share_of_cores(store, sql, statements=3) for sql in (TOUCHED, BY_CHANNEL))
     touched_rows, rows, active = together(lambda: store.query(touched_sql, params),
-                                         lambda: store.query(BY_CHANNEL, params),
+                                         lambda: store.query(by_sql, params),
                                          lambda: active_actors(store, params, statements=3))
     touched = {int(r["channel_key"]): int(r["actors"]) for r in touched_rows if r["channel_key"] != ANY_CHANNEL}
     any_touch = sum(int(r["actors"]) for r in touched_rows if r["channel_key"] == ANY_CHANNEL)

@@ -23,8 +23,8 @@ def together(*calls: Callable[[], Any]) -> list[Any]:
     return [f.result() for f in futures]
 
 
-def beside_heaviest(store: Store, sql: str, statements: int) -> str:
-    """``sql`` limited to its share of the cores, for a statement run beside its endpoint's heaviest one (which
-    keeps all of them). ClickHouse otherwise gives every statement a thread per core; on 2 vCPUs the overview's
-    three statements then ran ~10 % slower (p50 and p95) than with its two lighter ones on one thread each."""
+def share_of_cores(store: Store, sql: str, statements: int) -> str:
+    """``sql`` limited to its share of the cores, for one of ``statements`` run side by side. ClickHouse otherwise
+    gives every statement a thread per core; on 2 vCPUs the overview's three statements then ran ~10 % slower
+    (p50 and p95) than with its two lighter ones on one thread each (its heaviest keeps all the cores)."""
     return f"{sql}\nSETTINGS max_threads = {max(1, store.query_threads() // statements)}"

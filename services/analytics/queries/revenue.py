@@ -8,7 +8,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.queries import carts
-from services.analytics.queries.concurrent import beside_heaviest, together
+from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import ACTOR_KEY, SCOPE
 
 TOTALS = f"""
@@ -70,7 +70,7 @@ ORDER BY revenue_minor DESC, coupon_code
 def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int]:
     """The overview's figures: revenue, orders, refunds, actors, items sold and carts judged, from three
     statements run side by side (cart abandonment is the heaviest)."""
-    totals_sql, items_sql = (beside_heaviest(store, sql, statements=3) for sql in (TOTALS, ITEMS_SOLD))
+    totals_sql, items_sql = (share_of_cores(store, sql, statements=3) for sql in (TOTALS, ITEMS_SOLD))
     row, items, judged = together(lambda: store.query(totals_sql, params)[0],
                                   lambda: store.scalar(items_sql, params),
                                   lambda: carts.abandonment(store, params, now))

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._stack import machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import open_store  # noqa: E402
+from carthouse.store.base import ONE_BLOCK  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
 from carthouse.tenancy.repository import TenancyRepository  # noqa: E402
 from services.admin.appspaces import AppspaceAdmin  # noqa: E402
@@ -40,7 +41,7 @@ USERS = 200_000
 SKUS = 5_000
 # The tables events_ingest's views fill (touch_channels through touches' view).
 MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity", "actor_hours",
-          "funnel_steps")
+          "funnel_steps", "purchase_channels")
 # Eight consecutive event numbers make a slot holding two visits: its first 1-7 events (drawn per slot) and
 # the rest.
 SLOT = 8
@@ -176,8 +177,9 @@ def main() -> int:
     keys = [{"appspace_id": c.appspace.appspace_id, "name": c.appspace.name, "secret_key": c.secret.api_key}
             for c in created]
     (args.data_dir / "keys.json").write_text(json.dumps(keys, indent=2))
+    # Each chunk one block, as ingest writes a group (base.ONE_BLOCK explains why).
     sql = f"INSERT INTO events_ingest ({', '.join(f'`{c}`' for c in EVENT_COLUMNS)})" + event_sql(
-        [k["appspace_id"] for k in keys])
+        [k["appspace_id"] for k in keys]) + f"\nSETTINGS {ONE_BLOCK}"
     for offset in range(0, args.events, CHUNK):
         count = min(CHUNK, args.events - offset)
         store.execute(sql, {"offset": offset, "count": count, "offset_end": max(offset + count, 1)})

@@ -14,6 +14,11 @@ Row = dict[str, Any]
 Params = Mapping[str, Any]
 
 SLOW_QUERY_SECONDS = 1.0
+# An INSERT's rows reach tables and materialized views as one block, whatever their size (ClickHouse otherwise
+# cuts blocks at 256 MiB). Blocks of one INSERT are written side by side and do not see each other's rows, and
+# purchase_channels' view reads other tables for what its block lacks (migration 0016): one block per group
+# keeps a purchase and its user's touch of the same group together.
+ONE_BLOCK = "min_insert_block_size_bytes = 0"
 
 
 class StoreError(RuntimeError):
@@ -54,13 +59,12 @@ class Store(ABC):
         writes only what is missing (tables keep a deduplication window, migration 0007)."""
         payload = b"\n".join(lines).decode()
         if payload:
-            settings = (
-                f" SETTINGS insert_deduplication_token = '{dedup_token}',"
-                " deduplicate_blocks_in_dependent_materialized_views = 1"
-                if dedup_token else ""
-            )
-            statement = (f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in columns)}){settings}"
-                         " FORMAT JSONCompactEachRow")
+            settings = [ONE_BLOCK]
+            if dedup_token:
+                settings += [f"insert_deduplication_token = '{dedup_token}'",
+                             "deduplicate_blocks_in_dependent_materialized_views = 1"]
+            statement = (f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in columns)})"
+                         f" SETTINGS {', '.join(settings)} FORMAT JSONCompactEachRow")
             self._timed(f"INSERT INTO {table}", lambda: self._insert(statement, payload))
 
     def scalar(self, sql: str, params: Params | None = None) -> Any:

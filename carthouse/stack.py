@@ -25,6 +25,7 @@ from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
 from services.analytics.deletions import DeletionWorker
+from services.analytics.last_touches import LastTouchWorker
 from services.fx import servicer as fx_servicer
 from services.fx.converter import FxConverter
 from services.fx.rates import rate_provider
@@ -90,6 +91,7 @@ def _bindings(
     if "analytics" in services:
         deletion_worker = DeletionWorker(store, redis_client).start()
         resources.callback(deletion_worker.stop)
+        resources.callback(LastTouchWorker(store).start().stop)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,

@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import json_format
 
 from carthouse.v1 import events_pb2, ingest_pb2
+from services.analytics.last_touches import MARGIN, store_round
 from services.analytics.queries import channels
 from services.analytics.queries.scope import scope_params
 from tests.builders import key
@@ -549,7 +550,7 @@ def test_revenue_by_channel_lookback_edge_and_touches_at_the_same_moment(http, s
     assert loser not in {c["campaign"] for c in body["channels"]}
 
 
-def test_revenue_by_channel_counts_a_touch_that_arrives_after_the_purchase(http, ingest, new_appspace) -> None:
+def test_revenue_by_channel_counts_a_touch_that_arrives_after_the_purchase(http, store, ingest, new_appspace) -> None:
     """Events may arrive late or out of order: a user's touch sent after its purchase, though older, becomes the
     purchase's channel from then on; a touch newer than the purchase never does."""
     shop = new_appspace()
@@ -579,4 +580,12 @@ def test_revenue_by_channel_counts_a_touch_that_arrives_after_the_purchase(http,
     send(touch("l1", "late", bought - timedelta(days=1)), touch("l2", "after", bought + timedelta(hours=1)))
     # l1's purchase now belongs to "late" (l1 touched by it in the range: 1 / 1); l2's stays direct ("after"
     # came an hour after it), and with both users touched in the range no actor is left without a touch (1 / 0).
-    assert rows() == [("late", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]
+    attributed = [("late", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]
+    assert rows() == attributed  # from the touches: the background worker has not stored l1 and l2 yet
+    store_round(store, datetime.now(UTC) + MARGIN)
+    assert rows() == attributed  # from the purchases' stored last touches
+    # Another late touch of l1, older than its purchase but newer than "late": the purchase moves to it.
+    send(touch("l1", "later", bought - timedelta(hours=1)))
+    assert rows() == [("later", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]  # "late" touched l1 too: 1 / 1
+    store_round(store, datetime.now(UTC) + MARGIN)
+    assert rows() == [("later", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]

@@ -3,11 +3,12 @@
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 
 from carthouse.store import Store
 from carthouse.store.chdb_backend import DEFAULT_CACHE_MB
 from carthouse.store.migrate import migrate, migration_files
-from services.analytics.queries.channels import LOOKBACK_MS
+from services.analytics.last_touches import LOOKBACK_MS, MARGIN, store_round
 from services.analytics.queries.funnel import STEPS
 
 TABLES = {"appspaces", "api_keys", "events_ingest", "events", "event_items", "event_properties", "fx_rates",
@@ -143,7 +144,7 @@ def test_funnel_steps_hold_the_steps_events_with_an_actor_from_the_view_and_its_
     assert re.findall(r"event_type IN \(([^)]*)\)", sql) == [", ".join(f"'{step}'" for step in STEPS)] * 2
 
 
-def test_purchase_channels_keep_each_purchases_last_touch_from_the_view_and_its_backfill(any_store: Store) -> None:
+def test_purchase_channels_keep_each_purchases_last_touch_from_the_worker_and_the_backfill(any_store: Store) -> None:
     appspace = "as_purchase_channels"
 
     def event(kind: str, at: str, user: str = "", campaign: str = "", **fields: object) -> dict[str, object]:
@@ -172,12 +173,19 @@ def test_purchase_channels_keep_each_purchases_last_touch_from_the_view_and_its_
         event("purchase", "02-14 12:00:00.000", "u1", revenue=9),  # D + 30 days: in
         event("purchase", "02-14 12:00:00.001", "u1", revenue=11),  # 1 ms later: out
     ])
+    # The view stores each purchase with its own fields only; the worker's round adds its user's last touches.
+    marked = any_store.query("SELECT DISTINCT user_id FROM attribution_dirty WHERE appspace_id = {a:String} "
+                             "ORDER BY user_id", {"a": appspace})
+    assert marked == [{"user_id": "u1"}, {"user_id": "u2"}]
+    assert any_store.scalar("SELECT max(last_touch) FROM purchase_channels WHERE appspace_id = {a:String}",
+                            {"a": appspace}) == 0
+    assert store_round(any_store, datetime.now(UTC) + MARGIN) >= 2  # other tests' users may be marked too
     columns = ("user_id, revenue, fraud_severity, own_channel, "
                "toString(fromUnixTimestamp64Milli(toInt64(bitShiftRight(last_touch, 64)), 'UTC')) AS touch_at, "
                "bitAnd(last_touch, 0xFFFFFFFFFFFFFFFF) AS touch_channel, "
                "toString(fromUnixTimestamp64Milli(toInt64(bitShiftRight(last_clean_touch, 64)), 'UTC')) AS clean_at, "
                "bitAnd(last_clean_touch, 0xFFFFFFFFFFFFFFFF) AS clean_channel")
-    any_store.execute("OPTIMIZE TABLE purchase_channels FINAL")  # a late touch's row folds into its purchase's
+    any_store.execute("OPTIMIZE TABLE purchase_channels FINAL")  # the worker's rows fold into the view's
     from_view = _stored(any_store, "purchase_channels", columns, appspace, order_by="event_time, revenue")
     channel = {name: int(any_store.scalar("SELECT cityHash64({c:String}, 'mail', 'email')", {"c": name}))
                for name in "ABCD"}
@@ -201,9 +209,9 @@ def test_purchase_channels_keep_each_purchases_last_touch_from_the_view_and_its_
     ]
     assert _backfilled(any_store, 16, "purchase_channels", columns, appspace,
                        order_by="event_time, revenue") == from_view
-    # The view and the backfill look back as far as revenue-by-channel documents, four times each.
+    # The backfill looks back as far as the worker and revenue-by-channel (last_touches.LOOKBACK_MS).
     sql = next(text for version, _, text in migration_files() if version == 16)
-    assert sql.count(f"- {LOOKBACK_MS}") == 4
+    assert sql.count(f"- {LOOKBACK_MS}") == 2
 
 
 def _ingest(store: Store, rows: list[dict[str, object]]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
+from services.analytics.last_touches import DONE_UNTIL, LOOKBACK_MS, PACKED_TOUCH, last_in_lookback
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
@@ -22,28 +23,18 @@ from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
 DIRECT = ("(direct)", "(direct)", "(none)")
 # The direct channel's key in the attribution statement (no channel hashes to 0).
 DIRECT_KEY = 0
-LOOKBACK_DAYS = 30
-# Applied where each purchase's last touch is stored (migration 0016 spells it out in ms; a test checks they agree).
-LOOKBACK_MS = LOOKBACK_DAYS * 24 * 3600 * 1000
+LOOKBACK_DAYS = LOOKBACK_MS // (24 * 3600 * 1000)
 
 
-# Each purchase in the range with its channel inputs as stored on arrival (migration 0016): its own channel, and
-# its user's last touch in the lookback with and without flagged touches, packed as (time in ms << 64) | channel
-# key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch). A purchase may have several rows
-# until merges fold them (a late touch adds one); its fields repeat on each and its last touch is their max().
-BY_CHANNEL = f"""
-WITH
-purchases AS (
-    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own,
-           if({{include_flagged:UInt8}} = 1, max(last_touch), max(last_clean_touch)) AS touch
-    FROM purchase_channels
-    WHERE {SCOPE}
-    GROUP BY event_id
-),
+# Each purchase in the range with its channel: its own, else its user's last touch in the lookback, else direct.
+# Last touches come from purchase_channels (services/analytics/last_touches.py), packed as (time in ms << 64) |
+# channel key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch); a purchase may have several
+# rows until merges fold them, its fields repeated on each and its last touch their max().
+_BY_KEY = f"""
 by_key AS (
     SELECT if(own != 0, own, toUInt64(bitAnd(touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key,
            toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
-    FROM purchases
+    FROM attributed
     GROUP BY channel_key
 ),
 {CHANNEL_NAMES}
@@ -53,6 +44,53 @@ SELECT channel_key, if(channel_key = {DIRECT_KEY}, '{DIRECT[0]}', name_campaign)
 FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
 """
+_STORED_TOUCH = "if({include_flagged:UInt8} = 1, max(last_touch), max(last_clean_touch))"
+BY_CHANNEL = f"""
+WITH
+attributed AS (
+    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own, {_STORED_TOUCH} AS touch
+    FROM purchase_channels
+    WHERE {SCOPE}
+    GROUP BY event_id
+),
+{_BY_KEY}"""
+# The same while the background worker has not reached some buyers (marked in attribution_dirty after its mark,
+# bound as `pending_round`): their purchases are attributed here from their touches, as the statement did for
+# every buyer before it had stored last touches, each such buyer's touches as one array of packed touches.
+BY_CHANNEL_PENDING = f"""
+WITH
+{TAGGED.format(lookback=LOOKBACK_DAYS)},
+purchases AS (
+    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own, any(user_id) AS buyer,
+           any(event_time) AS bought_at, {_STORED_TOUCH} AS stored
+    FROM purchase_channels
+    WHERE {SCOPE}
+    GROUP BY event_id
+),
+pending_touches AS (
+    SELECT user AS buyer, groupArray({PACKED_TOUCH.replace("event_time", "at")}) AS touches
+    FROM tagged
+    WHERE has({{pending_round:Array(String)}}, user)
+    GROUP BY buyer
+),
+attributed AS (
+    SELECT order_revenue, own,
+           if(has({{pending_round:Array(String)}}, buyer),
+              {last_in_lookback("pending_touches.touches", "bought_at")}, stored) AS touch
+    FROM purchases LEFT JOIN pending_touches ON purchases.buyer = pending_touches.buyer
+),
+{_BY_KEY}"""
+PENDING_ROUND = f"""
+SELECT DISTINCT user_id FROM attribution_dirty WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL}
+"""
+
+
+def attributed_channels(store: Store, params: dict[str, Any], statements: int) -> list[dict[str, Any]]:
+    """Revenue and orders by channel key, on its share of the cores when ``statements`` run side by side."""
+    pending = [row["user_id"] for row in store.query(PENDING_ROUND, params)]
+    sql = BY_CHANNEL_PENDING if pending else BY_CHANNEL
+    return store.query(share_of_cores(store, sql, statements), {**params, "pending_round": pending})
+
 
 # Users each channel touched inside the range (a purchase carrying a campaign is a touch too), by channel key
 # (matched to the attributed rows by key, so no names are needed here); the row with channel key 0 (the empty
@@ -97,9 +135,9 @@ def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The three
     # cost about the same since purchases carry their last touch (30-40 ms of CPU each on one thread), so each
     # takes its share of the cores (on 2 vCPUs one thread each: docs/PERFORMANCE.md, tenth session).
-    touched_sql, by_sql = (share_of_cores(store, sql, statements=3) for sql in (TOUCHED, BY_CHANNEL))
+    touched_sql = share_of_cores(store, TOUCHED, statements=3)
     touched_rows, rows, active = together(lambda: store.query(touched_sql, params),
-                                         lambda: store.query(by_sql, params),
+                                         lambda: attributed_channels(store, params, statements=3),
                                          lambda: active_actors(store, params, statements=3))
     touched = {int(r["channel_key"]): int(r["actors"]) for r in touched_rows if r["channel_key"] != ANY_CHANNEL}
     any_touch = sum(int(r["actors"]) for r in touched_rows if r["channel_key"] == ANY_CHANNEL)

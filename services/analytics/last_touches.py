@@ -1,0 +1,120 @@
+"""Each purchase's last touches, stored in purchase_channels (migration 0016) in the background: the views of
+events_ingest write every purchase with its own fields and mark its user, and every touch's user, in
+attribution_dirty; this worker then stores, for the purchases of the users marked since its last round, their
+users' last touch within the lookback with and without flagged touches. Queries treat users marked after
+attribution_progress's mark as not yet done and attribute their purchases from touches (channels.py),
+so answers never wait for the worker.
+
+Doing this inside the INSERT (a view joining each group to the stored touches and purchases) cost ingest a
+quarter of its throughput on 2 vCPUs (docs/PERFORMANCE.md); here it costs one statement per round for all the
+users of the round. A round only takes users marked more than MARGIN ago: an INSERT is stamped when its views
+run and becomes visible when it ends, so a slower INSERT stamped earlier cannot commit behind the mark. Several
+workers (replicas) may run the same round: rows are merged with max(), which the repetition does not change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from carthouse.store import Store
+from services.analytics.deletions import utc_now
+
+log = logging.getLogger("carthouse.analytics.last_touches")
+
+POLL_SECONDS = 1.0
+MARGIN = timedelta(seconds=10)
+LOOKBACK_MS = 30 * 24 * 3600 * 1000
+
+# Where the last round ended (the migration writes the first mark, after its backfill).
+DONE_UNTIL = "(SELECT max(done_until) FROM attribution_progress)"
+ROUND_USERS = f"""
+SELECT DISTINCT appspace_id, user_id FROM attribution_dirty
+WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')}}
+"""
+# Days of marks wholly before the day before the last round's end: nothing reads them again.
+FINISHED_DAYS = f"""
+SELECT DISTINCT partition FROM system.parts
+WHERE database = {{db:String}} AND table = 'attribution_dirty' AND active
+  AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
+"""
+# A touch packed as (time in ms << 64) | channel key: the last one is the largest.
+PACKED_TOUCH = "bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli(event_time)), 64), channel_key)"
+
+
+def last_in_lookback(touches: str, bought: str) -> str:
+    """The largest packed touch of ``touches`` within the lookback before ``bought`` (a DateTime64), else 0."""
+    return (f"arrayMax(t -> if(bitShiftRight(t, 64) BETWEEN toUnixTimestamp64Milli({bought}) - {LOOKBACK_MS} "
+            f"AND toUnixTimestamp64Milli({bought}), t, 0), {touches})")
+
+
+# The round's users' purchases (any time) with their last touches, as rows of purchase_channels.
+STORE_ROUND = f"""
+INSERT INTO purchase_channels
+WITH
+round_users AS ({ROUND_USERS}),
+purchases AS (
+    SELECT appspace_id, event_time, event_id, any(user_id) AS buyer, any(revenue) AS order_revenue,
+           any(fraud_severity) AS severity, any(own_channel) AS own
+    FROM purchase_channels
+    WHERE (appspace_id, user_id) IN round_users
+    GROUP BY appspace_id, event_time, event_id
+),
+user_touches AS (
+    SELECT appspace_id, user_id, groupArray({PACKED_TOUCH}) AS all_touches,
+           groupArrayIf({PACKED_TOUCH}, fraud_severity = 0) AS clean_touches
+    FROM touches
+    WHERE (appspace_id, user_id) IN round_users
+    GROUP BY appspace_id, user_id
+)
+SELECT purchases.appspace_id AS appspace_id, purchases.event_time AS event_time, purchases.event_id AS event_id,
+       purchases.buyer AS user_id, purchases.order_revenue AS revenue, purchases.severity AS fraud_severity,
+       purchases.own AS own_channel,
+       {last_in_lookback("user_touches.all_touches", "purchases.event_time")} AS last_touch,
+       {last_in_lookback("user_touches.clean_touches", "purchases.event_time")} AS last_clean_touch
+FROM purchases
+LEFT JOIN user_touches
+    ON purchases.appspace_id = user_touches.appspace_id AND purchases.buyer = user_touches.user_id
+SETTINGS join_use_nulls = 0
+"""
+
+
+def store_round(store: Store, now: datetime) -> int:
+    """Store the last touches of the users marked up to MARGIN before ``now``; answers how many users."""
+    until = now - MARGIN
+    users = int(store.scalar(f"SELECT count() FROM ({ROUND_USERS})", {"until": until}) or 0)
+    if users:
+        store.execute(STORE_ROUND, {"until": until})
+        store.execute("INSERT INTO attribution_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
+    for day in store.query(FINISHED_DAYS, {"db": store.database}):
+        store.execute(f"ALTER TABLE attribution_dirty DROP PARTITION {int(day['partition'])}")
+    return users
+
+
+class LastTouchWorker:
+    """Runs store_round every POLL_SECONDS until stopped."""
+
+    def __init__(self, store: Store, poll_seconds: float = POLL_SECONDS) -> None:
+        self._store = store
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="last-touches", daemon=True)
+
+    def start(self) -> LastTouchWorker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                users = store_round(self._store, utc_now())
+                if users:
+                    log.info("stored the last touches of %d users' purchases", users)
+            except Exception:  # the users stay marked and are taken by the next round
+                log.exception("last-touch round failed; retrying")
+            self._stop.wait(self._poll)

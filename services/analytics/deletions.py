@@ -1,7 +1,7 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
 physically remove the user's rows from events, event_items, event_properties, touches, cart_activity,
-actor_hours, funnel_steps, purchase_channels and fraud_events, plus the user's Redis keys. Queries hide a user
-as soon as the request is recorded (PENDING_USERS in every scope).
+actor_hours, funnel_steps, purchase_channels, attribution_dirty and fraud_events, plus the user's Redis keys.
+Queries hide a user as soon as the request is recorded (PENDING_USERS in every scope).
 
 A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
 mutations for a user whose rows are already gone changes nothing. One thread per AnalyticsService process
@@ -23,8 +23,11 @@ log = logging.getLogger("carthouse.analytics.deletions")
 
 PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps", "purchase_channels")
+          "funnel_steps", "purchase_channels", "attribution_dirty")
 POLL_SECONDS = 2.0
+# How a table's rows are counted in rows_removed: purchase_channels holds a purchase in one row per writer (the
+# ingest view, the last-touch worker) until merges fold them, and counts purchases.
+ROWS = {"purchase_channels": "uniqExact(event_id)"}
 
 # Users of the appspace whose deletion is recorded but not finished: every query leaves them out. They are read
 # once per request (pending_users, bound as the `pending` parameter by scope_params), so a request hides the
@@ -78,7 +81,8 @@ def delete_user(store: Store, redis_client: redis.Redis | None, appspace_id: str
     how many rows there were."""
     params = {"appspace": appspace_id, "user": user_id}
     where = "appspace_id = {appspace:String} AND user_id = {user:String}"
-    before = sum(int(store.scalar(f"SELECT count() FROM {table} WHERE {where}", params)) for table in TABLES)
+    before = sum(int(store.scalar(f"SELECT {ROWS.get(table, 'count()')} FROM {table} WHERE {where}", params))
+                 for table in TABLES)
     for table in TABLES:
         # A mutation rewrites the affected parts without the rows: the data leaves the disk, not just the view.
         store.execute(f"ALTER TABLE {table} DELETE WHERE {where} SETTINGS mutations_sync = 2", params)

@@ -104,12 +104,14 @@ def shop(new_appspace) -> ShopKeys:
     return new_appspace("growth")
 
 
+# Purchases, not rows: the background worker adds a row per purchase whose last touches it stores.
+ROWS = {"purchase_channels": "uniqExact(event_id)"}
 STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events", "cart_activity",
                  "actor_hours", "funnel_steps", "purchase_channels"]
 
 
 def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
-    return {table: store.scalar(f"SELECT count() FROM {table} WHERE appspace_id = {{a:String}}",
+    return {table: store.scalar(f"SELECT {ROWS.get(table, 'count()')} FROM {table} WHERE appspace_id = {{a:String}}",
                                 {"a": shop.appspace_id}) for table in STORED_TABLES}
 
 

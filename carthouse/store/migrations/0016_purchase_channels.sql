@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS attribution_dirty (
     inserted_at DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(inserted_at)
-ORDER BY (inserted_at, appspace_id)
+ORDER BY (appspace_id, inserted_at)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS attribution_dirty_mv TO attribution_dirty AS

@@ -503,6 +503,23 @@ def test_direct_channel_counts_the_same_actors_by_hour_and_from_events(store, to
                                                                                    params) == expected
 
 
+def test_channels_from_stored_last_touches_equal_those_from_touches(store, shop, touched_shop) -> None:
+    """Purchases of users the last-touch worker has not reached are attributed from their touches; once it has,
+    from the stored last touches: the same rows, with and without flagged events, in both data sets."""
+    midnight = datetime.combine(TODAY - timedelta(days=29), datetime.min.time(), UTC)
+    store_round(store, datetime.now(UTC) + MARGIN)
+    for keys in (shop, touched_shop):
+        users = store.query("SELECT DISTINCT user_id, cityHash64(user_id) AS user_key FROM purchase_channels "
+                            "WHERE appspace_id = {a:String} AND user_id != ''", {"a": keys.appspace_id})
+        for include_flagged in (False, True):
+            params = scope_params(store, keys.appspace_id, midnight, midnight + timedelta(days=30), include_flagged)
+            stored = store.query(channels.BY_CHANNEL, params)
+            assert stored and sum(row["order_count"] for row in stored) >= 3
+            assert store.query(channels.BY_CHANNEL_PENDING, {
+                **params, "pending_round": [u["user_id"] for u in users],
+                "pending_keys": [int(u["user_key"]) for u in users]}) == stored
+
+
 def test_revenue_by_channel_in_a_half_hour_time_zone(http, touched_shop) -> None:
     """Asia/Kolkata (UTC+05:30): the range is read from events, not from whole hours; every event lies inside
     the range in both zones, so the rows are those in UTC."""

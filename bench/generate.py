@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +34,7 @@ from carthouse.store.base import ONE_BLOCK  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
 from carthouse.tenancy.repository import TenancyRepository  # noqa: E402
 from services.admin.appspaces import AppspaceAdmin  # noqa: E402
-from services.analytics.last_touches import MARGIN, store_round  # noqa: E402
+from services.analytics.last_touches import store_round  # noqa: E402
 from services.ingest.rows import EVENT_COLUMNS  # noqa: E402
 
 CHUNK = 1_000_000
@@ -187,7 +187,7 @@ def main() -> int:
         store.execute(sql, {"offset": offset, "count": count, "offset_end": max(offset + count, 1)})
         print(f"  {offset + count:>11,} / {args.events:,} events  ({time.perf_counter() - started:.0f} s)", flush=True)
     # What the analytics service's background worker does for arriving events (services/analytics/last_touches.py).
-    print(f"  storing last touches of {store_round(store, datetime.now(UTC) + MARGIN):,} users", flush=True)
+    print(f"  storing last touches of {store_round(store, margin=timedelta(0)):,} users", flush=True)
     for table in MERGED:
         print(f"  merging {table}", flush=True)
         store.execute(f"OPTIMIZE TABLE {table} FINAL")

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from carthouse.store import Store
-from services.analytics.deletions import utc_now
 
 log = logging.getLogger("carthouse.analytics.last_touches")
 
@@ -80,9 +79,10 @@ SETTINGS join_use_nulls = 0
 """
 
 
-def store_round(store: Store, now: datetime) -> int:
-    """Store the last touches of the users marked up to MARGIN before ``now``; answers how many users."""
-    until = now - MARGIN
+def store_round(store: Store, margin: timedelta = MARGIN) -> int:
+    """Store the last touches of the users marked up to ``margin`` ago; answers how many users. The time is the
+    store's, as the marks' stamps are (a ClickHouse server's clock may differ from this host's)."""
+    until = _store_time(store) - margin
     users = int(store.scalar(f"SELECT count() FROM ({ROUND_USERS})", {"until": until}) or 0)
     if users:
         store.execute(STORE_ROUND, {"until": until})
@@ -90,6 +90,10 @@ def store_round(store: Store, now: datetime) -> int:
     for day in store.query(FINISHED_DAYS, {"db": store.database}):
         store.execute(f"ALTER TABLE attribution_dirty DROP PARTITION {int(day['partition'])}")
     return users
+
+
+def _store_time(store: Store) -> datetime:
+    return datetime.fromisoformat(str(store.scalar("SELECT toString(now64(3, 'UTC'))"))).replace(tzinfo=UTC)
 
 
 class LastTouchWorker:
@@ -112,7 +116,7 @@ class LastTouchWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                users = store_round(self._store, utc_now())
+                users = store_round(self._store)
                 if users:
                     log.info("stored the last touches of %d users' purchases", users)
             except Exception:  # the users stay marked and are taken by the next round

@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import json_format
 
 from carthouse.v1 import events_pb2, ingest_pb2
-from services.analytics.last_touches import MARGIN, store_round
+from services.analytics.last_touches import store_round
 from services.analytics.queries import channels
 from services.analytics.queries.scope import scope_params
 from tests.builders import key
@@ -507,7 +507,7 @@ def test_channels_from_stored_last_touches_equal_those_from_touches(store, shop,
     """Purchases of users the last-touch worker has not reached are attributed from their touches; once it has,
     from the stored last touches: the same rows, with and without flagged events, in both data sets."""
     midnight = datetime.combine(TODAY - timedelta(days=29), datetime.min.time(), UTC)
-    store_round(store, datetime.now(UTC) + MARGIN)
+    store_round(store, margin=timedelta(0))
     for keys in (shop, touched_shop):
         users = store.query("SELECT DISTINCT user_id, cityHash64(user_id) AS user_key FROM purchase_channels "
                             "WHERE appspace_id = {a:String} AND user_id != ''", {"a": keys.appspace_id})
@@ -599,10 +599,10 @@ def test_revenue_by_channel_counts_a_touch_that_arrives_after_the_purchase(http,
     # came an hour after it), and with both users touched in the range no actor is left without a touch (1 / 0).
     attributed = [("late", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]
     assert rows() == attributed  # from the touches: the background worker has not stored l1 and l2 yet
-    store_round(store, datetime.now(UTC) + MARGIN)
+    store_round(store, margin=timedelta(0))
     assert rows() == attributed  # from the purchases' stored last touches
     # Another late touch of l1, older than its purchase but newer than "late": the purchase moves to it.
     send(touch("l1", "later", bought - timedelta(hours=1)))
     assert rows() == [("later", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]  # "late" touched l1 too: 1 / 1
-    store_round(store, datetime.now(UTC) + MARGIN)
+    store_round(store, margin=timedelta(0))
     assert rows() == [("later", 30.0, 1, 100.0), ("(direct)", 5.0, 1, 0.0)]

@@ -107,7 +107,7 @@ def shop(new_appspace) -> ShopKeys:
 # Purchases, not rows: the background worker adds a row per purchase whose last touches it stores.
 ROWS = {"purchase_channels": "uniqExact(event_id)"}
 STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events", "cart_activity",
-                 "actor_hours", "funnel_steps", "purchase_channels"]
+                 "actor_hours", "funnel_steps", "purchase_channels", "attribution_dirty"]
 
 
 def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
@@ -135,10 +135,11 @@ def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Sto
     assert (response.status_code, response.json()["accepted"]) == (200, 6)
     after = _counts(store, shop)
     # 6 events, 3 purchases with one item each, 6 campaign properties, 6 touches, 6 users' hour of activity,
-    # 6 funnel steps (purchases and view_cart), 3 purchases' channel rows.
+    # 6 funnel steps (purchases and view_cart), 3 purchases' channel rows, 6 users marked for their last touches.
     assert {t: after[t] - before[t] for t in after} == {"events": 6, "event_items": 3, "event_properties": 6,
                                                         "touches": 6, "fraud_events": 0, "cart_activity": 3,
-                                                        "actor_hours": 6, "funnel_steps": 6, "purchase_channels": 3}
+                                                        "actor_hours": 6, "funnel_steps": 6, "purchase_channels": 3,
+                                                        "attribution_dirty": 6}
 
 
 @pytest.mark.parametrize("failing", STORED_TABLES)
@@ -161,7 +162,8 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
     # 4 + the flagged one stored (3 purchases, 2 of them with an item), the blocked one in the audit only.
     assert {t: after[t] - before[t] for t in after} == {"events": 5, "event_items": 2, "event_properties": 5,
                                                         "touches": 5, "fraud_events": 2, "cart_activity": 3,
-                                                        "actor_hours": 5, "funnel_steps": 5, "purchase_channels": 3}
+                                                        "actor_hours": 5, "funnel_steps": 5, "purchase_channels": 3,
+                                                        "attribution_dirty": 5}
     assert any("retrying in 0.2 s" in r.message for r in caplog.records)
 
 

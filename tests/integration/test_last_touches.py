@@ -9,14 +9,17 @@ from carthouse.store import Store
 from services.analytics.last_touches import store_round
 from services.analytics.queries.channels import PENDING_ROUND
 
+BOUGHT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
-def _ingest_group(store: Store, appspace: str, rows: list[tuple[str, str, str]]) -> None:
-    """(event type, user, campaign) rows in one INSERT, as ingest writes a group, an hour ago."""
-    at = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.000")
+
+def _ingest_group(store: Store, appspace: str, rows: list[tuple[str, str, str]],
+                  at: datetime = BOUGHT) -> None:
+    """(event type, user, campaign) rows in one INSERT, as ingest writes a group (by default an hour ago)."""
     columns = ["appspace_id", "event_time", "event_id", "event_type", "user_id", "revenue", "properties"]
     store.insert_rows("events_ingest", columns, [json.dumps(
-        [appspace, at, str(uuid.uuid4()), kind, user, 100 if kind == "purchase" else None,
-         {"campaign": campaign} if campaign else {}]).encode() for kind, user, campaign in rows])
+        [appspace, at.strftime("%Y-%m-%d %H:%M:%S.000"), str(uuid.uuid4()), kind, user,
+         100 if kind == "purchase" else None, {"campaign": campaign} if campaign else {}]).encode()
+        for kind, user, campaign in rows])
 
 
 def _pending(store: Store, appspace: str) -> list[str]:
@@ -57,9 +60,32 @@ def test_a_round_drops_the_days_of_marks_before_the_day_before_its_mark(store: S
     appspace = f"as_{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     for days_ago in (3, 0):
-        store.execute("INSERT INTO attribution_dirty VALUES ({a:String}, 'old', {at:DateTime64(3, 'UTC')})",
+        store.execute("INSERT INTO attribution_dirty VALUES ({a:String}, 'old', {at:DateTime64(3, 'UTC')}, "
+                      "{at:DateTime64(3, 'UTC')}, {at:DateTime64(3, 'UTC')})",
                       {"a": appspace, "at": now - timedelta(days=days_ago)})
     store_round(store, margin=timedelta(0))
     left = store.query("SELECT toDate(inserted_at) AS day FROM attribution_dirty WHERE appspace_id = {a:String}",
                        {"a": appspace})
     assert left == [{"day": str(now.date())}]
+
+
+def test_a_late_touch_reaches_the_stored_purchases_of_its_lookback_only(store: Store) -> None:
+    appspace = f"as_{uuid.uuid4().hex[:12]}"
+    _ingest_group(store, appspace, [("purchase", "k1", "")])
+    store_round(store, margin=timedelta(0))
+
+    def last_campaign() -> int:
+        return int(store.scalar("SELECT bitAnd(max(last_touch), 0xFFFFFFFFFFFFFFFF) FROM purchase_channels "
+                                "WHERE appspace_id = {a:String}", {"a": appspace}))
+
+    def channel(campaign: str) -> int:
+        return int(store.scalar("SELECT cityHash64({c:String}, '', '')", {"c": campaign}))
+
+    # 40 days before the purchase: outside its 30-day lookback, the round leaves it without a touch.
+    _ingest_group(store, appspace, [("view_item", "k1", "forty")], at=BOUGHT - timedelta(days=40))
+    assert store_round(store, margin=timedelta(0)) >= 1
+    assert last_campaign() == 0
+    # 20 days before: inside; the round finds the purchase 20 days after the touch and stores it.
+    _ingest_group(store, appspace, [("view_item", "k1", "twenty")], at=BOUGHT - timedelta(days=20))
+    assert store_round(store, margin=timedelta(0)) >= 1
+    assert last_campaign() == channel("twenty")

@@ -5,7 +5,7 @@
 -- and rows of one purchase merge with max(). Touches are matched by user_id, as DESIGN.md defines.
 --
 -- Finding last touches as events arrive (a view joining each INSERT to the stored touches and purchases) cost
--- ingest a quarter of its throughput (docs/PERFORMANCE.md), so the views below only record what arrived: each
+-- ingest a quarter to a third of its throughput (docs/PERFORMANCE.md), so the views below only record what arrived: each
 -- purchase's own fields, and which users got a purchase or a touch (attribution_dirty). The analytics service
 -- then adds those users' last touches in the background (last_touches.LastTouchWorker), and until it has, queries
 -- attribute their purchases from touches as before (attribution_progress says how far it got).
@@ -77,10 +77,14 @@ FROM events_ingest
 WHERE event_type = 'purchase' AND fraud_severity < 2;
 
 -- Users whose purchases' last touches may have changed: a row per user and INSERT that brought the user a
--- purchase or a touch, stamped with the time of the INSERT. The worker drops the days it has finished.
+-- purchase or a touch, with the times of the first and last such event (the purchases to revisit lie between
+-- the first and 30 days after the last), stamped with the time of the INSERT. The worker drops the days of marks
+-- it has finished.
 CREATE TABLE IF NOT EXISTS attribution_dirty (
     appspace_id LowCardinality(String),
     user_id String,
+    first_at DateTime64(3, 'UTC'),
+    last_at DateTime64(3, 'UTC'),
     inserted_at DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(inserted_at)
@@ -88,10 +92,11 @@ ORDER BY (appspace_id, inserted_at)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS attribution_dirty_mv TO attribution_dirty AS
-SELECT DISTINCT appspace_id, user_id, now64(3) AS inserted_at
+SELECT appspace_id, user_id, min(event_time) AS first_at, max(event_time) AS last_at, now64(3) AS inserted_at
 FROM events_ingest
 WHERE user_id != '' AND fraud_severity < 2
-  AND (event_type = 'purchase' OR properties['campaign'] != '' OR properties['utm_campaign'] != '');
+  AND (event_type = 'purchase' OR properties['campaign'] != '' OR properties['utm_campaign'] != '')
+GROUP BY appspace_id, user_id;
 
 -- How far the worker got: every user marked dirty up to done_until has its purchases' last touches stored.
 CREATE TABLE IF NOT EXISTS attribution_progress (

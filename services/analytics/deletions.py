@@ -11,13 +11,13 @@ polls for pending requests; with several replicas each may process the same requ
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 from carthouse.store import Store
+from services.analytics.background import Rounds
 
 log = logging.getLogger("carthouse.analytics.deletions")
 
@@ -104,34 +104,19 @@ def mark_done(store: Store, request: dict[str, Any], rows_before: int, now: date
     )
 
 
-class DeletionWorker:
+class DeletionWorker(Rounds):
     """Processes pending deletion requests until stopped."""
 
     def __init__(self, store: Store, redis_client: redis.Redis | None, poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__("deletions", self.run_once, poll_seconds, log)
         self._store = store
         self._redis = redis_client
-        self._poll = poll_seconds
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="deletions", daemon=True)
-
-    def start(self) -> DeletionWorker:
-        self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=60)
 
     def run_once(self) -> int:
         """Process every pending request; answers how many were completed."""
         done = 0
         for request in self._store.query(PENDING_REQUESTS):
-            if self._stop.is_set():
+            if self.stopping:
                 break
             rows = delete_user(self._store, self._redis, request["appspace_id"], request["user_id"])
             # A newer request for the same user (recorded meanwhile) keeps it pending: only this one is done.
@@ -143,12 +128,3 @@ class DeletionWorker:
             log.info("deleted user %s of %s: %d rows removed", request["user_id"], request["appspace_id"], rows)
             done += 1
         return done
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # the request stays pending and is retried on the next round
-                log.exception("deletion round failed; retrying")
-            self._wake.wait(self._poll)
-            self._wake.clear()

@@ -15,10 +15,10 @@ workers (replicas) may run the same round: rows are merged with max(), which the
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 from carthouse.store import Store
+from services.analytics.background import Rounds
 
 log = logging.getLogger("carthouse.analytics.last_touches")
 
@@ -110,29 +110,14 @@ def _store_time(store: Store) -> datetime:
     return datetime.fromisoformat(str(store.scalar("SELECT toString(now64(3, 'UTC'))"))).replace(tzinfo=UTC)
 
 
-class LastTouchWorker:
+class LastTouchWorker(Rounds):
     """Runs store_round every POLL_SECONDS until stopped."""
 
     def __init__(self, store: Store, poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__("last-touches", self._round, poll_seconds, log)
         self._store = store
-        self._poll = poll_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="last-touches", daemon=True)
 
-    def start(self) -> LastTouchWorker:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                users = store_round(self._store)
-                if users:
-                    log.info("stored the last touches of %d users' purchases", users)
-            except Exception:  # the users stay marked and are taken by the next round
-                log.exception("last-touch round failed; retrying")
-            self._stop.wait(self._poll)
+    def _round(self) -> None:
+        users = store_round(self._store)
+        if users:
+            log.info("stored the last touches of %d users' purchases", users)

@@ -5,10 +5,11 @@
 -- and rows of one purchase merge with max(). Touches are matched by user_id, as DESIGN.md defines.
 --
 -- Finding last touches as events arrive (a view joining each INSERT to the stored touches and purchases) cost
--- ingest a quarter to a third of its throughput (docs/PERFORMANCE.md), so the views below only record what arrived: each
--- purchase's own fields, and which users got a purchase or a touch (attribution_dirty). The analytics service
--- then adds those users' last touches in the background (last_touches.LastTouchWorker), and until it has, queries
--- attribute their purchases from touches as before (attribution_progress says how far it got).
+-- ingest a quarter to a third of its throughput (docs/PERFORMANCE.md), so the views below only record what
+-- arrived: each purchase's own fields, and which users got a purchase or a touch (attribution_dirty). The
+-- analytics service then adds those users' last touches in the background (last_touches.LastTouchWorker), and
+-- until it has, queries attribute their purchases from touches as before (attribution_progress says how far it
+-- got).
 CREATE TABLE IF NOT EXISTS purchase_channels (
     appspace_id LowCardinality(String),
     event_time DateTime64(3, 'UTC') CODEC(T64, LZ4),

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._stack import StackProcess, machine_line  # noqa: E402
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
-QUERIES = ["overview", "revenue-timeseries", "top-products", "funnel", "revenue-by-device", "cart-abandonment"]
+QUERIES = ["overview", "revenue-timeseries", "top-products", "funnel", "revenue-by-device", "cart-abandonment",
+           "revenue-by-channel"]
 SAMPLE_SECONDS = 10
 RSS_GROWTH_LIMIT = 0.10
 

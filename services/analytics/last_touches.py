@@ -41,10 +41,15 @@ SELECT DISTINCT partition FROM system.parts
 WHERE database = {{db:String}} AND table = 'attribution_dirty' AND active
   AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
 """
-# A touch packed as (time in ms << 64) | channel key: the last one is the largest (the later touch, and of two
-# at the same millisecond the larger key), with no sort and no arrays of tuples. Times are after 1970 (ingest
-# refuses timestamps older than the plan's retention), so the packing keeps their order.
-PACKED_TOUCH = "bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli(event_time)), 64), channel_key)"
+
+
+def packed_touch(at: str) -> str:
+    """A touch (its time the column ``at``) packed as (time in ms << 64) | channel_key: the last one is the
+    largest (the later touch, and of two at the same millisecond the larger key), with no sort and no arrays of
+    tuples. Times are after 1970 (ingest refuses timestamps older than the plan's retention), so the packing
+    keeps their order."""
+    return f"bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli({at})), 64), channel_key)"
+
 
 
 def last_in_lookback(touches: str, bought: str) -> str:
@@ -70,8 +75,8 @@ purchases AS (
     GROUP BY appspace_id, event_time, event_id
 ),
 user_touches AS (
-    SELECT appspace_id, user_key, groupArray({PACKED_TOUCH}) AS all_touches,
-           groupArrayIf({PACKED_TOUCH}, fraud_severity = 0) AS clean_touches
+    SELECT appspace_id, user_key, groupArray({packed_touch("event_time")}) AS all_touches,
+           groupArrayIf({packed_touch("event_time")}, fraud_severity = 0) AS clean_touches
     FROM touches
     WHERE event_time >= {{first:DateTime64(3, 'UTC')}} - INTERVAL {LOOKBACK_MS} MILLISECOND
       AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {LOOKBACK_MS} MILLISECOND

@@ -18,8 +18,6 @@ from tests.conftest import ShopKeys
 
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
           "funnel_steps", "purchase_channels", "attribution_dirty")
-# Purchases, not rows: the background worker adds a row per purchase whose last touches it stores.
-ROWS = {"purchase_channels": "uniqExact(event_id)"}
 BOT = "python-requests/2.31.0"
 
 
@@ -37,7 +35,7 @@ def activity(user: str) -> list[events_pb2.EcommerceEvent]:
 
 
 def counts(store: Store, appspace_id: str, user: str) -> dict[str, int]:
-    return {table: int(store.scalar(f"SELECT {ROWS.get(table, 'count()')} FROM {table} "
+    return {table: int(store.scalar(f"SELECT {deletions.ROWS.get(table, 'count()')} FROM {table} "
                                     "WHERE appspace_id = {a:String} "
                                     "AND user_id = {u:String}", {"a": appspace_id, "u": user})) for table in TABLES}
 

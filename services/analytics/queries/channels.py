@@ -12,7 +12,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
-from services.analytics.last_touches import DONE_UNTIL, LOOKBACK_MS, PACKED_TOUCH, last_in_lookback
+from services.analytics.last_touches import DONE_UNTIL, LOOKBACK_MS, last_in_lookback, packed_touch
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
@@ -71,7 +71,7 @@ purchases AS (
     GROUP BY event_id
 ),
 pending_touches AS (
-    SELECT user AS buyer, groupArray({PACKED_TOUCH.replace("event_time", "at")}) AS touches
+    SELECT user AS buyer, groupArray({packed_touch("at")}) AS touches
     FROM tagged
     WHERE user_key IN {{pending_keys:Array(UInt64)}}
     GROUP BY buyer

@@ -74,17 +74,18 @@ def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckReques
 
 def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
     """(microseconds per event, events/s) of FraudService.Check from one client, 100-event batches."""
-    redis = RedisServer(Path(tempfile.mkdtemp(prefix="carthouse-fraud-"))).start()
-    with fraud_process(redis.url) as target, grpc.insecure_channel(target) as channel:
-        stub = fraud_pb2_grpc.FraudServiceStub(channel)
-        requests = fraud_requests(300, rng)
-        checked = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            stub.Check(requests[checked // 100 % len(requests)])
-            checked += 100
-        elapsed = time.perf_counter() - started
-    redis.stop()
+    with tempfile.TemporaryDirectory(prefix="carthouse-fraud-") as scratch:
+        redis = RedisServer(Path(scratch)).start()
+        with fraud_process(redis.url) as target, grpc.insecure_channel(target) as channel:
+            stub = fraud_pb2_grpc.FraudServiceStub(channel)
+            requests = fraud_requests(300, rng)
+            checked = 0
+            started = time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                stub.Check(requests[checked // 100 % len(requests)])
+                checked += 100
+            elapsed = time.perf_counter() - started
+        redis.stop()
     return elapsed / checked * 1e6, checked / elapsed
 
 

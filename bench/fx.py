@@ -68,7 +68,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    with StackProcess(Path(tempfile.mkdtemp(prefix="carthouse-fx-")) / "data") as stack:
+    with tempfile.TemporaryDirectory(prefix="carthouse-fx-") as scratch, \
+            StackProcess(Path(scratch) / "data") as stack:
         requests = build(500)
         asyncio.run(drive(stack.target, requests, args.concurrency, 2.0))  # first use of each day's rates
         converted, errors, elapsed = asyncio.run(drive(stack.target, requests, args.concurrency, args.seconds))

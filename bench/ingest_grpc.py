@@ -111,17 +111,18 @@ class IngestRun:
 
 def run_ingest(seconds: float, concurrency: int, warmup: float, foreign: float = 0.0,
                env: dict[str, str] | None = None) -> IngestRun:
-    data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
-    with StackProcess(data_dir, env) as stack:
-        keys = stack.create_appspace()
-        budget = int((seconds + warmup) * 400) + concurrency
-        print(f"building {budget} batches of 100 events ...", flush=True)
-        requests = build_requests(budget, keys["publishable_key"], foreign_share=foreign)
-        warm = max(concurrency, int(warmup * 200))
-        warm_accepted, _, _ = asyncio.run(drive(stack.target, requests[:warm], concurrency, warmup))
-        print(f"measuring for {seconds:.0f} s with {concurrency} requests in flight ...", flush=True)
-        accepted, errors, elapsed = asyncio.run(drive(stack.target, requests[warm:], concurrency, seconds))
-    stored, blocked = count_stored(data_dir, keys["appspace_id"])
+    with tempfile.TemporaryDirectory(prefix="carthouse-bench-") as scratch:
+        data_dir = Path(scratch) / "data"
+        with StackProcess(data_dir, env) as stack:
+            keys = stack.create_appspace()
+            budget = int((seconds + warmup) * 400) + concurrency
+            print(f"building {budget} batches of 100 events ...", flush=True)
+            requests = build_requests(budget, keys["publishable_key"], foreign_share=foreign)
+            warm = max(concurrency, int(warmup * 200))
+            warm_accepted, _, _ = asyncio.run(drive(stack.target, requests[:warm], concurrency, warmup))
+            print(f"measuring for {seconds:.0f} s with {concurrency} requests in flight ...", flush=True)
+            accepted, errors, elapsed = asyncio.run(drive(stack.target, requests[warm:], concurrency, seconds))
+        stored, blocked = count_stored(data_dir, keys["appspace_id"])
     return IngestRun(accepted / elapsed, accepted, errors, elapsed, stored, blocked, warm_accepted)
 
 

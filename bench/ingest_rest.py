@@ -82,8 +82,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="carthouse-bench-") as scratch:
+        return compare(Path(scratch) / "data", args)
 
-    data_dir = Path(tempfile.mkdtemp(prefix="carthouse-bench-")) / "data"
+
+def compare(data_dir: Path, args: argparse.Namespace) -> int:
+    """Both protocols against one stack in data_dir; prints the rates, returns the exit code."""
     with StackProcess(data_dir) as stack:
         keys = stack.create_appspace()
         budget = int((args.seconds + args.warmup) * 400) + args.concurrency

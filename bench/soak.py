@@ -195,11 +195,11 @@ def main() -> int:
     parser.add_argument("--cache-mb", type=int, default=0,
                         help="the stack's block cache (CARTHOUSE_CHDB_CACHE_MB; 1024 is the product's default)")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="carthouse-soak-")) / "data"
-    with StackProcess(data_dir, env={"CARTHOUSE_CHDB_CACHE_MB": str(args.cache_mb)}) as stack:
+    with tempfile.TemporaryDirectory(prefix="carthouse-soak-") as scratch, \
+            StackProcess(Path(scratch) / "data", env={"CARTHOUSE_CHDB_CACHE_MB": str(args.cache_mb)}) as stack:
         key = stack.create_appspace()["secret_key"]
         print(f"soak: {args.minutes} min at {args.rate:.0f} events/s offered, queries every 0.25 s; "
-              f"block cache {args.cache_mb} MiB; stack in {data_dir}", flush=True)
+              f"block cache {args.cache_mb} MiB; stack in {scratch} (removed at the end)", flush=True)
         samples = asyncio.run(soak(stack, key, args.minutes, args.rate))
     result = summary(samples, args.warmup)
     print(json.dumps(result))

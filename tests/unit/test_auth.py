@@ -1,7 +1,11 @@
+import threading
+import time
+from collections.abc import Callable
+
 import grpc
 import pytest
 
-from carthouse.auth import Principal, key_from_metadata
+from carthouse.auth import Principal, TtlCache, key_from_metadata
 from carthouse.errors import PermissionDenied
 from carthouse.tenancy.repository import Appspace
 
@@ -26,3 +30,67 @@ def test_plan_overrides_come_from_appspace_settings() -> None:
     custom = Appspace("as_2", "big", "standard", "USD", "UTC", "", settings={"monthly_events": 5})
     assert (custom.plan.monthly_events, custom.plan.retention_days) == (5, 90)
     assert SHOP.plan.monthly_events == 1_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_lookups_reload_in_the_background_past_half_their_age() -> None:
+    clock, answers, reloaded = Clock(), iter(["v1", "v2", "v3"]), threading.Event()
+    calls: list[str] = []
+
+    def load(key: str) -> str:
+        calls.append(key)
+        if len(calls) == 2:
+            reloaded.set()
+        return next(answers)
+
+    cache = TtlCache(load, ttl=2.0, clock=clock)
+    assert cache.get("k") == "v1" and calls == ["k"]
+    clock.now += 0.9  # younger than half the ttl: served, no reload
+    assert cache.get("k") == "v1" and calls == ["k"]
+    clock.now += 0.2  # 1.1 s: still served at once, reloaded in the background
+    assert cache.get("k") == "v1"
+    assert reloaded.wait(5)
+    _wait_until(lambda: cache.get("k") == "v2")
+    assert calls == ["k", "k"]
+    clock.now += 2.5  # the reload's value expired too: the request loads it itself
+    assert cache.get("k") == "v3" and calls == ["k", "k", "k"]
+
+
+def test_a_failed_background_reload_leaves_the_entry_to_expire() -> None:
+    clock, down = Clock(), threading.Event()
+    failures: list[str] = []
+
+    def load(key: str) -> str:
+        if down.is_set():
+            failures.append(key)
+            raise RuntimeError("store down")
+        return f"read at {clock.now:.1f}"
+
+    cache = TtlCache(load, ttl=2.0, clock=clock)
+    assert cache.get("k") == "read at 100.0"
+    down.set()
+    clock.now += 1.5
+    assert cache.get("k") == "read at 100.0"  # the reload fails behind it
+    _wait_until(lambda: failures == ["k"] and not cache._reloading)
+    clock.now += 0.4  # 1.9 s: the old value still, never past its ttl
+    assert cache.get("k") == "read at 100.0"
+    _wait_until(lambda: failures == ["k", "k"] and not cache._reloading)
+    clock.now += 0.2  # 2.1 s: expired; this request loads it and meets the error
+    with pytest.raises(RuntimeError, match="store down"):
+        cache.get("k")
+    down.clear()
+    assert cache.get("k") == "read at 102.1"
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "background reload did not finish"
+        time.sleep(0.005)

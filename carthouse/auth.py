@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -43,10 +43,12 @@ class TtlCache(Generic[K, V]):
     background once (refresh-ahead); a failed reload is logged and the entry expires as usual, when the next
     request loads it itself and meets the error."""
 
-    def __init__(self, load: Callable[[K], V], ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, load: Callable[[K], V], ttl: float, clock: Callable[[], float] = time.monotonic,
+                 reloads: Executor = _REFRESHER) -> None:
         self._load = load
         self._ttl = ttl
         self._clock = clock
+        self._reloads = reloads
         self._entries: dict[K, tuple[float, V]] = {}
         self._reloading: set[K] = set()
         self._lock = threading.Lock()
@@ -75,7 +77,11 @@ class TtlCache(Generic[K, V]):
             if key in self._reloading:
                 return
             self._reloading.add(key)
-        _REFRESHER.submit(self._reload, key)
+        try:
+            self._reloads.submit(self._reload, key)
+        except RuntimeError:  # the executor is shut down (the interpreter is exiting): the entry just expires
+            with self._lock:
+                self._reloading.discard(key)
 
     def _reload(self, key: K) -> None:
         started = self._clock()

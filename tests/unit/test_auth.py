@@ -1,6 +1,7 @@
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -94,3 +95,14 @@ def _wait_until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "background reload did not finish"
         time.sleep(0.005)
+
+
+def test_without_background_reloads_entries_still_expire_and_load() -> None:
+    clock, stopped = Clock(), ThreadPoolExecutor(max_workers=1)
+    stopped.shutdown()
+    cache = TtlCache(lambda key: f"read at {clock.now:.1f}", ttl=2.0, clock=clock, reloads=stopped)
+    assert cache.get("k") == "read at 100.0"
+    clock.now += 1.5
+    assert cache.get("k") == "read at 100.0" and not cache._reloading  # no reload could start; served anyway
+    clock.now += 0.6
+    assert cache.get("k") == "read at 102.1"

@@ -14,12 +14,18 @@ costs each endpoint a sample or two instead of landing on the one whose series w
 each endpoint's runs one after another, as before 2026-11-26 23:28 UTC). chdb lets one process own a data
 directory, so the bare queries run on a copy of it (made next to it, removed afterwards).
 
+The REST calls go over one kept-alive HTTP/1.1 connection of the standard library (--http-client stdlib),
+whose own cost on these 2 vCPUs, shared with the stack, is small: httpx spent 1.42 ms of CPU per request here
+against 0.46 ms, and answered the same request 1.1 ms later at p50 (docs/PERFORMANCE.md, eleventh session;
+--http-client httpx measures as runs before 2026-11-27 05:45 UTC did).
+
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import shutil
 import statistics
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -136,8 +143,54 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), samples[max(0, int(round(0.95 * len(samples))) - 1)]
 
 
+class KeptAliveClient:
+    """GETs on one kept-alive HTTP/1.1 connection; a connection the server has closed meanwhile (uvicorn closes
+    idle ones after 5 s) is opened again and the request sent once more."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self._port = port
+        self._headers = headers
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, path: str, params: dict[str, Any]) -> bytes:
+        target = f"{path}?{urlencode(params)}"
+        try:
+            return self._send(target)
+        except (http.client.RemoteDisconnected, ConnectionError):
+            self._conn.close()
+            self._conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=60)
+            return self._send(target)
+
+    def _send(self, target: str) -> bytes:
+        self._conn.request("GET", target, headers=self._headers)
+        response = self._conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {target}: {response.status} {body[:300]!r}")
+        return body
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class HttpxClient:
+    """The same GETs through httpx (--http-client httpx)."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self._client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60)
+
+    def get(self, path: str, params: dict[str, Any]) -> bytes:
+        return self._client.get(path, params=params).raise_for_status().content
+
+    def close(self) -> None:
+        self._client.close()
+
+
+HTTP_CLIENTS = {"stdlib": KeptAliveClient, "httpx": HttpxClient}
+
+
 def measure(store: Store, data_dir: Path, big: dict[str, str], runs: int, wanted: tuple[str, ...],
-            now: datetime, order: str) -> tuple[Timings, Timings]:
+            now: datetime, order: str, http_client: str = "stdlib") -> tuple[Timings, Timings]:
     today = now.date()
     since = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
     until = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
@@ -151,16 +204,19 @@ def measure(store: Store, data_dir: Path, big: dict[str, str], runs: int, wanted
 
     calls = {name: call for name, call in bare_queries(store, scope, now).items()
              if not wanted or name.startswith(wanted)}
-    with StackProcess(data_dir) as stack, httpx.Client(
-            base_url=f"http://127.0.0.1:{stack.http_port}", headers={"X-API-Key": big["secret_key"]}, timeout=60,
-    ) as http:
+    with StackProcess(data_dir) as stack:
+        http = HTTP_CLIENTS[http_client](stack.http_port, {"X-API-Key": big["secret_key"]})
+
         def request(name: str) -> Callable[[], Any]:
             path, _, query = name.partition("?")
             extra = dict(pair.split("=") for pair in query.split("&")) if query else {}
-            return lambda: http.get(f"{API}/{path}", params={"days": DAYS, **extra}).raise_for_status()
+            return lambda: http.get(f"{API}/{path}", {"days": DAYS, **extra})
 
         freeze_loaded_objects()  # as the stack does: the bare calls should not pay full collections it is spared
-        return measured(calls, {name: request(name) for name in calls}, runs, order)
+        try:
+            return measured(calls, {name: request(name) for name in calls}, runs, order)
+        finally:
+            http.close()
 
 
 def main() -> int:
@@ -171,6 +227,8 @@ def main() -> int:
     parser.add_argument("--order", choices=("rounds", "series"), default="rounds",
                         help="rounds: the endpoints take turns, a call pair each per round (default); "
                              "series: each endpoint's runs one after another")
+    parser.add_argument("--http-client", choices=tuple(HTTP_CLIENTS), default="stdlib",
+                        help="the REST calls' client: stdlib (one kept-alive http.client connection, default) or httpx")
     args = parser.parse_args()
     big = json.loads((args.data_dir / "keys.json").read_text())[0]
     wanted = tuple(p for p in args.only.split(",") if p)
@@ -183,7 +241,8 @@ def main() -> int:
         try:
             events = int(store.scalar("SELECT count() FROM events"))
             before = calibration_ms(store)
-            bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC), args.order)
+            bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC), args.order,
+                                 args.http_client)
             after = calibration_ms(store)
         finally:
             store.close()
@@ -195,7 +254,8 @@ def main() -> int:
         failed += not ok
         print(f"{name:<44} {rest[name][0]:>7.1f}ms {rest[name][1]:>7.1f}ms {bare[name][0]:>6.1f}ms "
               f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
-    print(f"\n{args.runs} runs each ({args.order}), days={DAYS}, {events:,} events; {failed} endpoint(s) over target")
+    print(f"\n{args.runs} runs each ({args.order}, REST client {args.http_client}), days={DAYS}, {events:,} events; "
+          f"{failed} endpoint(s) over target")
     print(f"machine speed check ({CALIBRATION}, median of 5): {before:.0f} ms before, {after:.0f} ms after")
     print(machine_line())
     return 1 if failed else 0

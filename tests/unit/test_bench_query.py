@@ -1,8 +1,12 @@
 """bench/query.py's order of calls: what each endpoint's samples are made of."""
 
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.query import measured
+import pytest
+
+from bench.query import KeptAliveClient, measured
 
 
 def _recording(log: list[str], names: list[str], kind: str) -> dict[str, Callable[[], None]]:
@@ -29,3 +33,36 @@ def test_series_run_each_endpoints_calls_one_after_another() -> None:
     # Each endpoint's own warm-up pair, then its runs, the pair's order alternating.
     assert log == WARM_UP + ["a:sql", "a:rest", "a:sql", "a:rest", "a:rest", "a:sql",
                              "b:sql", "b:rest", "b:sql", "b:rest", "b:rest", "b:sql"]
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """200 with the request's target for /ok, 404 otherwise. Each answer says HTTP/1.1 and no "Connection: close",
+    and then the server closes the connection anyway, as uvicorn does with a kept-alive connection left idle."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        status = 200 if self.path.startswith("/ok?") else 404
+        body = self.path.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_rest_client_reopens_a_closed_connection_and_refuses_errors() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = KeptAliveClient(server.server_address[1], {"X-API-Key": "k"})
+    try:
+        assert client.get("/ok", {"days": 30}) == b"/ok?days=30"
+        assert client.get("/ok", {"days": 7, "model": "linear"}) == b"/ok?days=7&model=linear"  # reopened
+        with pytest.raises(RuntimeError, match="GET /missing\\?days=1: 404"):
+            client.get("/missing", {"days": 1})
+    finally:
+        client.close()
+        server.shutdown()

@@ -58,7 +58,7 @@ class TtlCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self._ttl:
             if now - entry[0] >= self._ttl / 2:
-                self._reload_in_background(key)
+                self._reload_in_background(key, entry[0])
             return entry[1]
         value = self._load(key)
         self._store(key, now, value)
@@ -72,21 +72,26 @@ class TtlCache(Generic[K, V]):
             if current is None or current[0] <= loaded_at:  # an older read never replaces a newer one
                 self._entries[key] = (loaded_at, value)
 
-    def _reload_in_background(self, key: K) -> None:
+    def _reload_in_background(self, key: K, seen_at: float) -> None:
         with self._lock:
             if key in self._reloading:
                 return
             self._reloading.add(key)
         try:
-            self._reloads.submit(self._reload, key)
+            self._reloads.submit(self._reload, key, seen_at)
         except RuntimeError:  # the executor is shut down (the interpreter is exiting): the entry just expires
             with self._lock:
                 self._reloading.discard(key)
 
-    def _reload(self, key: K) -> None:
-        started = self._clock()
+    def _reload(self, key: K, seen_at: float) -> None:
+        """Reload the entry read at ``seen_at``, unless that is no longer useful: when reloads fall behind (many
+        keys, one thread) a request may have loaded it since, or it may have expired, and then a request loads
+        it when asked."""
         try:
-            self._store(key, started, self._load(key))
+            started = self._clock()
+            current = self._entries.get(key)
+            if current is not None and current[0] == seen_at and started - seen_at < self._ttl:
+                self._store(key, started, self._load(key))
         except Exception as exc:  # the entry expires as usual; the request that loads it next sees the error
             log.warning("background reload of a cached lookup failed: %s", exc)
         finally:

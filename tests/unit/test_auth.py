@@ -1,7 +1,7 @@
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -106,3 +106,47 @@ def test_without_background_reloads_entries_still_expire_and_load() -> None:
     assert cache.get("k") == "read at 100.0" and not cache._reloading  # no reload could start; served anyway
     clock.now += 0.6
     assert cache.get("k") == "read at 102.1"
+
+
+class HeldReloads(Executor):
+    """Runs submitted reloads only when told, as a reload thread that has fallen behind would."""
+
+    def __init__(self) -> None:
+        self.held: list[Callable[[], object]] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.held.append(lambda: fn(*args, **kwargs))
+
+    def run_held(self) -> None:
+        while self.held:
+            self.held.pop(0)()
+
+
+def test_a_reload_that_fell_behind_is_skipped_when_it_is_no_longer_useful() -> None:
+    clock, reloads = Clock(), HeldReloads()
+    loads: list[float] = []
+
+    def load(key: str) -> str:
+        loads.append(clock.now)
+        return f"read at {clock.now:.1f}"
+
+    cache = TtlCache(load, ttl=2.0, clock=clock, reloads=reloads)
+    cache.get("k")
+    clock.now += 1.5
+    assert cache.get("k") == "read at 100.0" and len(reloads.held) == 1
+    clock.now += 1.0  # 2.5 s: expired before the reload ran; this request loads it
+    assert cache.get("k") == "read at 102.5"
+    reloads.run_held()  # the old reload finds a newer entry and does nothing
+    assert loads == [100.0, 102.5]
+
+    clock.now += 1.2  # 1.2 s old: a reload is held again, and runs only after the entry expired
+    cache.get("k")
+    clock.now += 1.0
+    reloads.run_held()
+    assert loads == [100.0, 102.5]  # nobody asked for it meanwhile: the next request loads it
+    assert cache.get("k") == "read at 104.7" and loads == [100.0, 102.5, 104.7]
+
+    clock.now += 1.1  # a reload in time still happens
+    cache.get("k")
+    reloads.run_held()
+    assert loads[-1] == 105.8 and cache.get("k") == "read at 105.8"

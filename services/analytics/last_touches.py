@@ -51,7 +51,6 @@ def packed_touch(at: str) -> str:
     return f"bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli({at})), 64), channel_key)"
 
 
-
 def last_in_lookback(touches: str, bought: str) -> str:
     """The largest packed touch of ``touches`` within the lookback before ``bought`` (a DateTime64), else 0."""
     return (f"arrayMax(t -> if(bitShiftRight(t, 64) BETWEEN toUnixTimestamp64Milli({bought}) - {LOOKBACK_MS} "

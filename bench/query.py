@@ -128,6 +128,19 @@ def measured(bare: dict[str, Callable[[], Any]], rest: dict[str, Callable[[], An
 CALIBRATION = "SELECT uniqExact(actor_key) FROM events"
 
 
+# Readings further apart than this mean the machine changed speed during the run.
+SPEED_DRIFT = 0.2
+
+
+def speed_note(before: float, after: float) -> str:
+    """What the speed check says about the run: a run whose machine changed speed midway mixes two speeds in
+    its p95s, and is not comparable with runs at either reading."""
+    note = f"machine speed check ({CALIBRATION}, median of 5): {before:.0f} ms before, {after:.0f} ms after"
+    if abs(after - before) > SPEED_DRIFT * min(before, after):
+        note += "\nthe machine's speed changed during the run: its tails mix two speeds; run it again to compare"
+    return note
+
+
 def calibration_ms(store: Store) -> float:
     samples = []
     for _ in range(5):
@@ -256,7 +269,7 @@ def main() -> int:
               f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
     print(f"\n{args.runs} runs each ({args.order}, REST client {args.http_client}), days={DAYS}, {events:,} events; "
           f"{failed} endpoint(s) over target")
-    print(f"machine speed check ({CALIBRATION}, median of 5): {before:.0f} ms before, {after:.0f} ms after")
+    print(speed_note(before, after))
     print(machine_line())
     return 1 if failed else 0
 

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.query import KeptAliveClient, measured
+from bench.query import KeptAliveClient, measured, speed_note
 
 
 def _recording(log: list[str], names: list[str], kind: str) -> dict[str, Callable[[], None]]:
@@ -66,3 +66,12 @@ def test_the_rest_client_reopens_a_closed_connection_and_refuses_errors() -> Non
     finally:
         client.close()
         server.shutdown()
+
+
+def test_a_run_whose_machine_changed_speed_says_so() -> None:
+    steady = speed_note(50, 59)
+    assert steady.endswith("50 ms before, 59 ms after")
+    assert "changed during the run" not in steady
+    # 73 ms after 50 before: 46 % slower (run A3 of docs/PERFORMANCE.md); faster by as much is flagged too.
+    assert "speed changed during the run" in speed_note(50, 73)
+    assert "speed changed during the run" in speed_note(73, 50)

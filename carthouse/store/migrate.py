@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+# How a migration names its own database: a mutation runs in the background without a current database, so a
+# table it reads through a function (joinGet) must be named with it; bound as a query parameter.
+DATABASE = "{database:String}"
+
+
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration, in order."""
     folder = resources.files("carthouse.store") / "migrations"
@@ -29,9 +34,15 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def _statements(sql: str) -> list[str]:
+def statements(sql: str) -> list[str]:
+    """The statements of a migration file, comments left out."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def run_statement(store: Store, statement: str) -> None:
+    """One statement of a migration, with its database bound where it names it."""
+    store.execute(statement, {"database": store.database} if DATABASE in statement else None)
 
 
 def migrate(store: Store) -> list[int]:
@@ -42,8 +53,8 @@ def migrate(store: Store) -> list[int]:
     for version, name, sql in migration_files():
         if version in done:
             continue
-        for statement in _statements(sql):
-            store.execute(statement)
+        for statement in statements(sql):
+            run_statement(store, statement)
         store.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
             {"version": version, "name": name},

@@ -18,11 +18,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-# How a migration names its own database: a mutation runs in the background without a current database, so a
-# table it reads through a function (joinGet) must be named with it; bound as a query parameter.
-DATABASE = "{database:String}"
-
-
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration, in order."""
     folder = resources.files("carthouse.store") / "migrations"
@@ -34,15 +29,9 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def statements(sql: str) -> list[str]:
-    """The statements of a migration file, comments left out."""
+def _statements(sql: str) -> list[str]:
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
-
-
-def run_statement(store: Store, statement: str) -> None:
-    """One statement of a migration, with its database bound where it names it."""
-    store.execute(statement, {"database": store.database} if DATABASE in statement else None)
 
 
 def migrate(store: Store) -> list[int]:
@@ -53,8 +42,8 @@ def migrate(store: Store) -> list[int]:
     for version, name, sql in migration_files():
         if version in done:
             continue
-        for statement in statements(sql):
-            run_statement(store, statement)
+        for statement in _statements(sql):
+            store.execute(statement)
         store.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
             {"version": version, "name": name},

@@ -25,6 +25,6 @@ def together(*calls: Callable[[], Any]) -> list[Any]:
 
 def share_of_cores(store: Store, sql: str, statements: int) -> str:
     """``sql`` limited to its share of the cores, for one of ``statements`` run side by side. ClickHouse otherwise
-    gives every statement a thread per core; on 2 vCPUs the overview's statements (three at the time) then ran
-    ~10 % slower (p50 and p95) than with the lighter ones on one thread each (the heaviest keeps all the cores)."""
+    gives every statement a thread per core; on 2 vCPUs the overview's three statements then ran ~10 % slower
+    (p50 and p95) than with its two lighter ones on one thread each (its heaviest keeps all the cores)."""
     return f"{sql}\nSETTINGS max_threads = {max(1, store.query_threads() // statements)}"

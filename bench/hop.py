@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._stack import machine_line  # noqa: E402
+from bench.query import percentiles  # noqa: E402
 from carthouse.grpc_server import serve  # noqa: E402
 
 # Runs in its own process, as the gateway does: prints the round trips in milliseconds, one per line.
@@ -58,8 +58,8 @@ async def thread_hand_offs(calls: int, pause: float) -> list[float]:
 
 
 def p50_p95(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    return f"{statistics.median(ordered):6.3f} ms  {ordered[int(0.95 * len(ordered)) - 1]:6.3f} ms"
+    p50, p95 = percentiles(samples)
+    return f"{p50:6.3f} ms  {p95:6.3f} ms"
 
 
 def main() -> None:

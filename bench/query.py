@@ -19,6 +19,10 @@ whose own cost on these 2 vCPUs, shared with the stack, is small: httpx spent 1.
 against 0.46 ms, and answered the same request 1.1 ms later at p50 (docs/PERFORMANCE.md, eleventh session;
 --http-client httpx measures as runs before 2026-11-27 05:45 UTC did).
 
+Under the table: a speed check of the machine before and after (a fixed statement's time), and the share of
+CPU time the hypervisor gave to other guests during the run (steal, where the system reports it), so that a
+run can be compared with runs at the same speed.
+
 Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
 """
 
@@ -39,6 +43,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -139,6 +144,16 @@ def speed_note(before: float, after: float) -> str:
     if abs(after - before) > SPEED_DRIFT * min(before, after):
         note += "\nthe machine's speed changed during the run: its tails mix two speeds; run it again to compare"
     return note
+
+
+def steal_note(before: Any, after: Any) -> str:
+    """The share of the run's CPU time the hypervisor gave to other guests (psutil.cpu_times() read before and
+    after), on systems that report it: a slow phase with steal is the host's, one without is not."""
+    if not hasattr(before, "steal"):
+        return "CPU steal: not reported on this system"
+    total = sum(after) - sum(before)
+    share = 100 * (after.steal - before.steal) / total if total > 0 else 0.0
+    return f"CPU steal during the run: {share:.1f} % of all CPU time"
 
 
 def calibration_ms(store: Store) -> float:
@@ -254,8 +269,10 @@ def main() -> int:
         try:
             events = int(store.scalar("SELECT count() FROM events"))
             before = calibration_ms(store)
+            cpu_before = psutil.cpu_times()
             bare, rest = measure(store, args.data_dir, big, args.runs, wanted, datetime.now(UTC), args.order,
                                  args.http_client)
+            cpu_after = psutil.cpu_times()
             after = calibration_ms(store)
         finally:
             store.close()
@@ -270,6 +287,7 @@ def main() -> int:
     print(f"\n{args.runs} runs each ({args.order}, REST client {args.http_client}), days={DAYS}, {events:,} events; "
           f"{failed} endpoint(s) over target")
     print(speed_note(before, after))
+    print(steal_note(cpu_before, cpu_after))
     print(machine_line())
     return 1 if failed else 0
 

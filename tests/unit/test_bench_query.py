@@ -1,12 +1,13 @@
 """bench/query.py's order of calls: what each endpoint's samples are made of."""
 
 import threading
+from collections import namedtuple
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.query import KeptAliveClient, measured, speed_note
+from bench.query import KeptAliveClient, measured, speed_note, steal_note
 
 
 def _recording(log: list[str], names: list[str], kind: str) -> dict[str, Callable[[], None]]:
@@ -75,3 +76,12 @@ def test_a_run_whose_machine_changed_speed_says_so() -> None:
     # 73 ms after 50 before: 46 % slower (run A3 of docs/PERFORMANCE.md); faster by as much is flagged too.
     assert "speed changed during the run" in speed_note(50, 73)
     assert "speed changed during the run" in speed_note(73, 50)
+
+
+def test_the_steal_note_is_the_stolen_share_of_all_cpu_time() -> None:
+    cpu = namedtuple("scputimes", "user system idle steal")
+    # 30 + 10 + 50 + 10 = 100 ticks went by, 10 of them stolen.
+    assert steal_note(cpu(100, 20, 400, 5), cpu(130, 30, 450, 15)) == "CPU steal during the run: 10.0 % of all CPU time"
+    assert steal_note(cpu(1, 1, 1, 0), cpu(1, 1, 1, 0)) == "CPU steal during the run: 0.0 % of all CPU time"
+    no_steal = namedtuple("scputimes", "user system idle")
+    assert steal_note(no_steal(1, 1, 1), no_steal(2, 2, 2)) == "CPU steal: not reported on this system"

@@ -2,9 +2,11 @@
 the stack's own server plumbing (`carthouse.grpc_server.serve`, interceptors included) from a client in another
 process, and an asyncio hand-off to a worker thread and back, each timed back to back and after pauses.
 
-On a VM whose idle vCPUs halt without polling first, every wake-up of a sleeping thread pays the host's exit and
-re-entry; a REST call wakes a thread several times (gateway, Redis, gRPC poller, event loop, worker), which is
-why its fixed cost over the bare query is larger after the pauses between requests than back to back.
+A REST call wakes a thread several times (gateway, Redis, gRPC poller, event loop, worker), and a thread woken
+after an idle pause answers later than one woken back to back, which is why the REST path's fixed cost over the
+bare query is larger after the pauses between requests. (Guest halt polling does not change the cost after a
+pause here: the same figures with /sys/module/haltpoll/parameters/guest_halt_poll_ns at 0 and at 200000;
+docs/PERFORMANCE.md, thirteenth session.)
 
     .venv/bin/python bench/hop.py [--calls 400] [--pauses 0,0.001,0.01,0.05]
 """

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from carthouse import clientip
+from gateway import ratelimit
 from gateway.binding import BindingError, build_request
 from gateway.descriptors import ApiDescriptors, Route, Router
 from gateway.openapi import openapi_document
@@ -90,7 +91,7 @@ class Gateway:
                 request_serializer=lambda message: message.SerializeToString(),
                 response_deserializer=route.response_class.FromString,
             )
-        self._redis = aioredis.Redis.from_url(self.config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = ratelimit.connect(self.config.redis_url)
         self._limiter = RateLimiter(self._redis, self.config.rate_limit_per_min)
         log.info("gateway: %d routes to %s", len(self.api.routes), self.config.upstream)
 

@@ -45,12 +45,17 @@ def http_status(code: grpc.StatusCode) -> int:
     return HTTP_STATUS.get(code, 500)
 
 
+def _envoy_float(value: float) -> float | int:
+    """A double as Envoy prints it: 12450, not 12450.0 (integral doubles lose the fraction)."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
 def _envoy_numbers(value: Any) -> Any:
-    """Doubles print as Envoy prints them: 12450, not 12450.0 (integral doubles lose the fraction)."""
+    """Every double in json_format's output as Envoy prints it."""
     if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
-            return int(value)
-        return value
+        return _envoy_float(value)
     if isinstance(value, dict):
         return {k: _envoy_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -107,7 +112,7 @@ def _render(message: Message, plan: tuple[FieldPlan, ...]) -> dict[str, Any]:
 
 def _double(value: float) -> Any:
     if math.isfinite(value):
-        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+        return _envoy_float(value)
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
@@ -145,7 +150,7 @@ def _convert(field: FieldDescriptor) -> Convert | None:
 def _map_convert(field: FieldDescriptor) -> Convert | None:
     value_field = field.message_type.fields_by_name["value"]
     if value_field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        return None
+        return None  # the generic path leaves a map's messages in json_format's field order; so must this one
     convert = _convert(value_field)
     if convert is None:
         return None

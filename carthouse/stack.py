@@ -76,7 +76,7 @@ def _bindings(
     bindings = []
     pipeline = None
     if "ingest" in services:
-        writer = GroupCommitWriter(store, Deduplicator(redis_client, store)).start()
+        writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
         resources.callback(writer.stop)
         preparer = RowPreparer(ingest_workers)
         resources.callback(preparer.close)

@@ -33,6 +33,9 @@ class Store(ABC):
     """A ClickHouse database: run statements, read rows as dicts, insert JSON rows."""
 
     backend: str = ""
+    # An identity only one live process can hold ('' if the backend has none): the embedded engine's data
+    # directory. Whoever held it before is known to be dead (the ingest writer retires its dedup claims).
+    exclusive_slot: str = ""
 
     def __init__(self, database: str) -> None:
         self.database = database

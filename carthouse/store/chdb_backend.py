@@ -69,6 +69,7 @@ class ChdbStore(Store):
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _claim_engine(self.data_dir)
+        self.exclusive_slot = f"chdb:{self.data_dir}"
         self._pool: queue.LifoQueue[chdb.state.sqlitelike.Connection] = queue.LifoQueue()
         self._all = []
         # The engine takes its cache size from the first connection of the process; every connection asks to use it.

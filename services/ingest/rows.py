@@ -25,6 +25,8 @@ class StoredEvent:
     dedup_keys: tuple[str, ...]
     # (event_type, transaction_id) for purchases and refunds: checked in ClickHouse when Redis is down.
     transaction: tuple[str, str] | None
+    # The client's event_id ('' if none): checked in ClickHouse when a stopped writer left its key claimed.
+    client_event_id: str = ""
 
 
 def clickhouse_time(moment: datetime) -> str:
@@ -156,6 +158,7 @@ def build_row(
         line=orjson.dumps(row),
         dedup_keys=dedup_keys(appspace_id, event),
         transaction=transaction,
+        client_event_id=event.event_id or "",
     )
 
 
@@ -166,4 +169,5 @@ def with_verdict(stored: StoredEvent, severity: int, reasons: list[str]) -> Stor
     """The row marked with FraudService's verdict (rare: only flagged or annotated events are re-encoded)."""
     row = orjson.loads(stored.line)
     row[_SEVERITY], row[_REASONS] = severity, reasons
-    return StoredEvent(stored.appspace_id, orjson.dumps(row), stored.dedup_keys, stored.transaction)
+    return StoredEvent(stored.appspace_id, orjson.dumps(row), stored.dedup_keys, stored.transaction,
+                       stored.client_event_id)

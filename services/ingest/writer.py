@@ -1,7 +1,8 @@
 """Group commit: concurrent requests hand their rows to one writer thread, which deduplicates and
 inserts everything pending in one statement, then releases the requests. A request is answered only
 after its rows are in ClickHouse, so an acknowledged event is never lost, and a 100-row request costs
-a fraction of an INSERT instead of a whole one."""
+a fraction of an INSERT instead of a whole one. An event whose dedup key another live writer holds for a
+group not yet committed waits (the request with it) and is asked again with a later group."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carthouse.errors import STORE_UNAVAILABLE, Unavailable
 from carthouse.store import Store
-from services.ingest.dedup import Deduplicator
+from services.ingest.dedup import Deduplicator, Verdict
 from services.ingest.rows import StoredEvent
 from services.ingest.storage import write_events
 
@@ -29,6 +30,10 @@ COMMIT_INTERVAL_SECONDS = 0.1
 SHUTTING_DOWN = "Ingest is shutting down; nothing was stored, please retry"
 # Pauses between attempts at one group's INSERT (same deduplication token) before answering 503.
 WRITE_RETRY_DELAYS = (0.2, 1.0)
+# An undecided event is asked again this often, for at most this long (its holder commits within a group's
+# time, or is found gone within dedup.WRITER_TTL_SECONDS); then its request is answered 503 and retried.
+ASK_AGAIN_SECONDS = 0.2
+UNDECIDED_LIMIT_SECONDS = 15.0
 
 
 @dataclass
@@ -39,6 +44,9 @@ class _Pending:
     blocked: Sequence[StoredEvent]
     # Called from the writer thread with None (stored) or the error that stopped the write.
     notify: Callable[[BaseException | None], None]
+    # For events waiting on another writer's group: when they first waited, when to ask again.
+    waiting_since: float = 0.0
+    ask_at: float = 0.0
 
 
 _STOP = _Pending(events=(), blocked=(), notify=lambda error: None)
@@ -58,11 +66,13 @@ class GroupCommitWriter:
         self._commit_interval = commit_interval
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._accepting = True
+        self._waiting: list[_Pending] = []
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self.groups_committed = 0
         self.rows_written = 0
 
     def start(self) -> GroupCommitWriter:
+        self._dedup.start()
         self._thread.start()
         return self
 
@@ -71,6 +81,7 @@ class GroupCommitWriter:
         self._accepting = False
         self._queue.put(_STOP)
         self._thread.join()
+        self._dedup.stop()
 
     async def write_async(self, events: Sequence[StoredEvent], blocked: Sequence[StoredEvent] = ()) -> None:
         """Await until the events are deduplicated and durably inserted, with the blocked ones (without blocking
@@ -100,8 +111,8 @@ class GroupCommitWriter:
         stopping = False
         last_commit = 0.0
         while not stopping:
-            group = [self._queue.get()]
-            rows = len(group[0].events)
+            group = self._first_of_group()
+            rows = sum(len(pending.events) for pending in group)
             not_before = last_commit + self._commit_interval
             while rows < self._max_group_rows and group[-1] is not _STOP:
                 try:
@@ -113,7 +124,23 @@ class GroupCommitWriter:
             stopping = any(p is _STOP for p in group)
             last_commit = time.monotonic()
             self._commit([p for p in group if p is not _STOP])
+        for pending in self._waiting:
+            pending.notify(Unavailable(SHUTTING_DOWN))
         log.info("writer stopped after %d groups, %d rows", self.groups_committed, self.rows_written)
+
+    def _first_of_group(self) -> list[_Pending]:
+        """The waiting requests due to be asked again, else the next request handed over."""
+        while True:
+            now = time.monotonic()
+            due = [pending for pending in self._waiting if pending.ask_at <= now]
+            if due:
+                self._waiting = [pending for pending in self._waiting if pending.ask_at > now]
+                return due
+            timeout = min((pending.ask_at for pending in self._waiting), default=now) - now
+            try:
+                return [self._queue.get(timeout=timeout if self._waiting else None)]
+            except queue.Empty:
+                continue
 
     def _commit(self, group: list[_Pending]) -> None:
         if not group:
@@ -121,19 +148,45 @@ class GroupCommitWriter:
         events = [event for pending in group for event in pending.events]
         blocked = [event for pending in group for event in pending.blocked]
         claimed: list[str] = []
+        verdicts = [Verdict.FRESH] * len(events)
         error: BaseException | None = None
         try:
-            fresh, claimed = self._dedup.filter(events)
-            self._write_with_retries([event.line for event in (*fresh, *blocked)])
+            screening = self._dedup.screen(events)
+            verdicts, claimed = screening.verdicts, screening.claimed
+            lines = [event.line for event, verdict in zip(events, verdicts, strict=True) if verdict is Verdict.FRESH]
+            lines += [event.line for event in blocked]
+            if lines:
+                self._write_with_retries(lines)
+            if claimed:
+                self._dedup.committed()
             self.groups_committed += 1
-            self.rows_written += len(fresh)
+            self.rows_written += verdicts.count(Verdict.FRESH)
         except BaseException as exc:  # every waiting request must learn of the failure
             self._dedup.release(claimed)
             log.error("write of %d events failed after %d attempts; answering 503: %s",
                       len(events), len(WRITE_RETRY_DELAYS) + 1, exc)
             error = Unavailable(STORE_UNAVAILABLE) if isinstance(exc, Exception) else exc
+        start = 0
         for pending in group:
-            pending.notify(error)
+            mine = verdicts[start:start + len(pending.events)]
+            start += len(pending.events)
+            undecided = [event for event, verdict in zip(pending.events, mine, strict=True)
+                         if verdict is Verdict.UNDECIDED]
+            if error is None and undecided:
+                self._ask_again(pending, undecided)
+            else:
+                pending.notify(error)
+
+    def _ask_again(self, pending: _Pending, undecided: list[StoredEvent]) -> None:
+        now = time.monotonic()
+        since = pending.waiting_since or now
+        if now - since > UNDECIDED_LIMIT_SECONDS:
+            log.warning("%d events waited %.0f s on another writer's uncommitted group; answering 503",
+                        len(undecided), now - since)
+            pending.notify(Unavailable(STORE_UNAVAILABLE))
+            return
+        self._waiting.append(replace(pending, events=undecided, blocked=(), waiting_since=since,
+                                     ask_at=now + ASK_AGAIN_SECONDS))
 
     def _write_with_retries(self, lines: Sequence[bytes]) -> None:
         """Write the group, repeating a failed attempt with the same deduplication token: what an earlier

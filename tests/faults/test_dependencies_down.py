@@ -22,6 +22,7 @@ from services.analytics import deletions
 from services.ingest.prepare import FX_UNAVAILABLE
 from tests.conftest import ShopKeys
 from tests.faults.load import make_batch
+from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
 from tests.gateway_fixture import running_gateway
 
 pytestmark = pytest.mark.timeout(300)
@@ -76,21 +77,6 @@ def test_fx_service_unreachable_is_a_503_for_foreign_amounts_only(tmp_path: Path
 # ---------------------------------------------------------------- the store
 
 
-def _table_dirs(store: Store, tables: list[str]) -> list[Path]:
-    root = Path(store.data_dir) / "chdb" / "data" / store.database  # type: ignore[attr-defined]
-    dirs = [(root / table).resolve() for table in tables]
-    assert all(d.is_dir() for d in dirs), dirs
-    return dirs
-
-
-def _immutable(paths: list[Path], on: bool) -> None:
-    """chattr +i: not even root may create a part there (chmod does not stop root)."""
-    for path in paths:
-        result = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"cannot make the store unwritable here (chattr: {result.stderr.strip()})")
-
-
 @pytest.fixture(scope="module")
 def http(stack, redis_server) -> Iterator[httpx.Client]:
     with (
@@ -105,10 +91,6 @@ def shop(new_appspace) -> ShopKeys:
     return new_appspace("growth")
 
 
-STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events", "cart_activity",
-                 "actor_hours", "funnel_steps", "purchase_channels", "attribution_dirty"]
-
-
 def _counts(store: Store, shop: ShopKeys) -> dict[str, int]:
     # Purchases, not rows, in purchase_channels (the background worker adds a row per purchase it reaches).
     return {table: store.scalar(f"SELECT {deletions.ROWS.get(table, 'count()')} FROM {table} "
@@ -119,15 +101,15 @@ def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Sto
     key = {"X-API-Key": shop.secret_key}
     before = _counts(store, shop)
     batch = [{**e, "properties": {"campaign": "spring"}} for e in make_batch(6)]
-    dirs = _table_dirs(store, STORED_TABLES)
-    _immutable(dirs, True)
+    dirs = table_dirs(store.data_dir, store.database, STORED_TABLES)  # type: ignore[attr-defined]
+    immutable(dirs, True)
     try:
         response = http.post(BATCH, json={"events": batch}, headers=key)
         assert (response.status_code, response.json()) == (503, {"error": STORE_UNAVAILABLE})
         response = http.post(TRACK, json=purchase("while-down"), headers=key)
         assert (response.status_code, response.json()) == (503, {"error": STORE_UNAVAILABLE})
     finally:
-        _immutable(dirs, False)
+        immutable(dirs, False)
     assert _counts(store, shop) == before
     assert any("answering 503" in r.message for r in caplog.records)
     # The client's retry, once the store is back, is stored once and whole (dedup keys were released).
@@ -151,11 +133,11 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
     blocked = {"event_type": "purchase", "transaction_id": f"bot-{failing}", "revenue": 5, "user_id": f"bot-{failing}",
                "context": {"user_agent": "python-requests/2.31.0"}}  # audited only
     batch = [{**e, "properties": {"campaign": "autumn"}} for e in [*make_batch(4), flagged, blocked]]
-    dirs = _table_dirs(store, [failing])
-    _immutable(dirs, True)
+    dirs = table_dirs(store.data_dir, store.database, [failing])  # type: ignore[attr-defined]
+    immutable(dirs, True)
     # Failing when the group's first INSERT comes (after preparation, the fraud check's gathering and the
     # commit interval: ~0.1-0.3 s), back well before the writer's last attempt (1.2 s after its first).
-    threading.Timer(0.6, _immutable, (dirs, False)).start()
+    threading.Timer(0.6, immutable, (dirs, False)).start()
     response = http.post(BATCH, json={"events": batch}, headers={"X-API-Key": shop.secret_key})
     assert (response.status_code, response.json()["accepted"]) == (200, 6)
     after = _counts(store, shop)

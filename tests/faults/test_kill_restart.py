@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from bench._stack import StackProcess, query_stopped
 from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids, make_batch
+from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,6 +35,14 @@ def retry(stack: StackProcess, api_key: str, batches: list[list[dict[str, object
         for batch in batches:
             response = client.post(BATCH, json={"events": batch})
             assert (response.status_code, response.json()) == (200, {"ok": True, "accepted": len(batch), "errors": []})
+
+
+def send_unanswered(stack: StackProcess, api_key: str, batch: list[dict[str, object]]) -> None:
+    """A request the stack will not answer (killed under it)."""
+    with (httpx.Client(base_url=stack.base_url, timeout=30, headers={"X-API-Key": api_key}) as client,
+          contextlib.suppress(httpx.HTTPError)):
+        response = client.post(BATCH, json={"events": batch})
+        assert response.status_code != 200, response.text
 
 
 def stored_counts(data_dir: Path, appspace_id: str) -> dict[str, int]:
@@ -78,6 +88,37 @@ def test_kill_9_loses_no_acknowledged_event_and_stores_none_twice(tmp_path: Path
     assert set(acknowledged) <= set(stored)
     assert set(stored) == sent
     assert [i for i, n in stored.items() if n > 1] == []
+    assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
+
+
+def test_kill_9_between_claiming_a_groups_dedup_keys_and_storing_it_then_the_retry_is_stored(tmp_path: Path) -> None:
+    """The window the test above only hits by chance: the writer has claimed the batch's dedup keys and its
+    INSERT is failing and being repeated (every table unwritable) when kill -9 comes. The client's retry after
+    the restart must be stored, not taken for a duplicate of what was never written."""
+    stack = StackProcess(tmp_path / "data").start()
+    try:
+        shop = stack.create_appspace()
+        batch = make_batch(10)
+        dirs = table_dirs(stack.data_dir, "carthouse", STORED_TABLES)
+        immutable(dirs, True)
+        try:
+            sender = threading.Thread(target=send_unanswered, args=(stack, shop["secret_key"], batch), daemon=True)
+            sender.start()
+            deadline = time.monotonic() + 20
+            while "retrying in" not in stack.log_path.read_text():
+                assert time.monotonic() < deadline, "the writer never tried to store the batch"
+                time.sleep(0.02)
+            stack.kill()
+            sender.join(timeout=30)
+        finally:
+            immutable(dirs, False)
+        stack.start()
+        retry(stack, shop["secret_key"], [batch, batch])  # the retry, and a duplicate of it
+        assert stack.stop() == 0
+    finally:
+        if stack.process is not None:
+            stack.kill()
+    assert stored_counts(stack.data_dir, shop["appspace_id"]) == {event_id: 1 for event_id in event_ids(batch)}
     assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
 
 

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from bench._stack import StackProcess, query_stopped
+from services.analytics import deletions
 from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids, make_batch
 from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
 
@@ -91,15 +92,27 @@ def test_kill_9_loses_no_acknowledged_event_and_stores_none_twice(tmp_path: Path
     assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
 
 
-def test_kill_9_between_claiming_a_groups_dedup_keys_and_storing_it_then_the_retry_is_stored(tmp_path: Path) -> None:
+def table_counts(data_dir: Path, appspace_id: str) -> dict[str, int]:
+    # Purchases, not rows, in purchase_channels (the last-touch worker adds a row per purchase it reaches).
+    return {table: int(query_stopped(data_dir, f"SELECT {deletions.ROWS.get(table, 'count()')} AS n FROM {table}"
+                                               " WHERE appspace_id = {a:String}", {"a": appspace_id})[0]["n"])
+            for table in STORED_TABLES}
+
+
+@pytest.mark.parametrize("failing", [STORED_TABLES, STORED_TABLES[1:]], ids=["every table", "all but events"])
+def test_kill_9_while_a_group_is_being_written_then_the_retry_is_stored_once_and_whole(
+    tmp_path: Path, failing: list[str]
+) -> None:
     """The window the test above only hits by chance: the writer has claimed the batch's dedup keys and its
-    INSERT is failing and being repeated (every table unwritable) when kill -9 comes. The client's retry after
-    the restart must be stored, not taken for a duplicate of what was never written."""
+    INSERT is failing and being repeated when kill -9 comes: every table unwritable, or every table but events
+    (here chdb wrote nothing to events either: a view's part is kept only if the whole INSERT succeeds). The
+    client's retry after the restart must be stored once and whole: not taken for a duplicate of what was never
+    written, not half-written."""
     stack = StackProcess(tmp_path / "data").start()
     try:
         shop = stack.create_appspace()
-        batch = make_batch(10)
-        dirs = table_dirs(stack.data_dir, "carthouse", STORED_TABLES)
+        batch = [{**event, "properties": {"campaign": "spring"}} for event in make_batch(10)]
+        dirs = table_dirs(stack.data_dir, "carthouse", failing)
         immutable(dirs, True)
         try:
             sender = threading.Thread(target=send_unanswered, args=(stack, shop["secret_key"], batch), daemon=True)
@@ -120,6 +133,11 @@ def test_kill_9_between_claiming_a_groups_dedup_keys_and_storing_it_then_the_ret
             stack.kill()
     assert stored_counts(stack.data_dir, shop["appspace_id"]) == {event_id: 1 for event_id in event_ids(batch)}
     assert purchases_without_one_item(stack.data_dir, shop["appspace_id"]) == 0
+    # 10 events: 5 purchases with one item each and 5 view_cart, each with a campaign property (so a touch) and
+    # its own user; 5 carts' activity (the purchases), 5 purchases' channel rows.
+    assert table_counts(stack.data_dir, shop["appspace_id"]) == {
+        "events": 10, "event_items": 5, "event_properties": 10, "touches": 10, "fraud_events": 0,
+        "cart_activity": 5, "actor_hours": 10, "funnel_steps": 10, "purchase_channels": 5, "attribution_dirty": 10}
 
 
 def test_sigterm_under_load_finishes_in_flight_requests_flushes_and_exits_0(tmp_path: Path) -> None:

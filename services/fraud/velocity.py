@@ -10,11 +10,12 @@ key expires KEEP_MS after its last purchase.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
+
+from carthouse.logs import Throttled
 
 log = logging.getLogger("carthouse.fraud.velocity")
 
@@ -63,7 +64,7 @@ class VelocityCounter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._script = client.register_script(_RECORD_AND_COUNT)
-        self._last_warning = 0.0
+        self._warnings = Throttled(log)
 
     def record_and_count(self, windows: Sequence[Window]) -> list[int]:
         """Record every purchase and answer, per window, the purchases in it (itself included)."""
@@ -73,8 +74,6 @@ class VelocityCounter:
         try:
             reply = self._script(keys=[], args=[KEEP_MS, TRIM_ABOVE, packed])
         except redis.RedisError as exc:
-            if time.monotonic() - self._last_warning > 10:
-                self._last_warning = time.monotonic()
-                log.warning("velocity rule skipped, Redis unavailable: %s", exc)
+            self._warnings.warning("redis", "velocity rule skipped, Redis unavailable: %s", exc)
             raise VelocityUnavailable(str(exc)) from exc
         return [int(count) for count in reply.split(b",")]

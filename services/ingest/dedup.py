@@ -21,7 +21,6 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from carthouse.logs import Throttled
 from carthouse.store import Store
 from services.ingest.rows import DEDUP_TTL_SECONDS, StoredEvent
 from services.ingest.storage import recent_event_ids, recent_transactions
@@ -105,7 +105,7 @@ class Deduplicator:
         self.writer = uuid.uuid4().hex[:16]
         self._group = 0
         self._failed_releases: set[int] = set()
-        self._last_warning = 0.0
+        self._warnings = Throttled(log)
         self._claim = client.register_script(_CLAIM)
         self._take_over = client.register_script(_TAKE_OVER)
         self._release = client.register_script(_RELEASE)
@@ -139,7 +139,8 @@ class Deduplicator:
         try:
             return self._screen_with_redis(events)
         except redis.RedisError as exc:
-            self._warn(f"Redis unavailable, deduplicating purchases and refunds through ClickHouse: {exc}")
+            self._warnings.warning(
+                "fallback", "Redis unavailable, deduplicating purchases and refunds through ClickHouse: %s", exc)
             return Screening(self._screen_with_store(events))
 
     def committed(self) -> None:
@@ -148,7 +149,7 @@ class Deduplicator:
             self._client.set(_committed_key(self.writer), self._group, ex=DEDUP_TTL_SECONDS + 3600)
         except redis.RedisError as exc:
             # Others wait on this writer's claims until a later group's record lands or the writer is gone.
-            self._warn(f"could not record group {self._group} as committed: {exc}")
+            self._warnings.warning("committed", "could not record group %d as committed: %s", self._group, exc)
 
     def release(self, keys: Sequence[str]) -> None:
         """The group's write failed: its keys are free again (only where this group still holds them)."""
@@ -290,14 +291,15 @@ class Deduplicator:
         try:
             answers = pipe.execute()
         except redis.RedisError as exc:
-            self._warn(f"could not announce dedup writer {self.writer}: {exc}")
+            self._warnings.warning("announce", "could not announce dedup writer %s: %s", self.writer, exc)
             return
         previous = answers[1] if self._slot else None
         if previous and previous.decode() != self.writer:
             try:
                 self._client.delete(_writer_key(previous.decode()))
             except redis.RedisError as exc:
-                self._warn(f"could not retire the previous dedup writer of {self._slot}: {exc}")
+                self._warnings.warning(
+                    "retire", "could not retire the previous dedup writer of %s: %s", self._slot, exc)
             log.info("retired dedup writer %s, the previous holder of %s", previous.decode(), self._slot)
         self._slot = ""  # done once
 
@@ -309,9 +311,4 @@ class Deduplicator:
             try:
                 self._client.set(_writer_key(self.writer), 1, ex=WRITER_TTL_SECONDS)
             except redis.RedisError as exc:
-                self._warn(f"dedup writer heartbeat failed: {exc}")
-
-    def _warn(self, message: str) -> None:
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning(message)
+                self._warnings.warning("heartbeat", "dedup writer heartbeat failed: %s", exc)

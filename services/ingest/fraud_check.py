@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import grpc
 
+from carthouse.logs import Throttled
 from carthouse.money import minor_digits
 from carthouse.tenancy.fraud_settings import FraudSettings, could_fire
 from carthouse.v1 import fraud_pb2
@@ -137,7 +137,7 @@ class FraudClient:
         self.target = ""
         self._call = None
         self._waiting: list[tuple[bytes, int, asyncio.Future[Verdicts | None]]] = []
-        self._last_warning = 0.0
+        self._warnings = Throttled(log)
 
     async def check(self, batch: bytes, events: int) -> Verdicts | None:
         """One verdict per event of a serialized EventBatch, or None when FraudService could not answer."""
@@ -175,9 +175,7 @@ class FraudClient:
                 future.set_result(answer)
 
     def _warn(self, message: str) -> None:
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning("%s; storing events unchecked", message)
+        self._warnings.warning("unchecked", "%s; storing events unchecked", message)
 
 
 def _dense(answer: fraud_pb2.BatchVerdicts, events: int) -> Verdicts:

@@ -104,7 +104,8 @@ class Deduplicator:
         self._slot = exclusive_slot
         self.writer = uuid.uuid4().hex[:16]
         self._group = 0
-        self._failed_releases: set[int] = set()
+        # Keys of failed groups that Redis refused to release: released again by the heartbeat until it can.
+        self._unreleased: dict[int, list[str]] = {}
         self._warnings = Throttled(log)
         self._claim = client.register_script(_CLAIM)
         self._take_over = client.register_script(_TAKE_OVER)
@@ -158,8 +159,9 @@ class Deduplicator:
         try:
             self._release(keys=list(keys), args=[self.claim_value])
         except redis.RedisError as exc:
-            self._failed_releases.add(self._group)
-            log.error("could not release %d dedup keys after a failed write: %s", len(keys), exc)
+            self._unreleased[self._group] = list(keys)
+            log.error("could not release %d dedup keys after a failed write (retried every second): %s",
+                      len(keys), exc)
 
     def _screen_with_redis(self, events: Sequence[StoredEvent]) -> Screening:
         keys = [key for event in events for key in event.dedup_keys]
@@ -205,7 +207,7 @@ class Deduplicator:
             elif claim[0] == self.writer:
                 # This writer's earlier group: committed, unless it failed and could not release its keys.
                 state[key] = Verdict.DUPLICATE
-                if claim[1] in self._failed_releases:
+                if claim[1] in self._unreleased:
                     orphaned[key] = value
             else:
                 committed, alive = standing[claim[0]]
@@ -310,5 +312,14 @@ class Deduplicator:
                 continue
             try:
                 self._client.set(_writer_key(self.writer), 1, ex=WRITER_TTL_SECONDS)
+                self._release_leftovers()
             except redis.RedisError as exc:
                 self._warnings.warning("heartbeat", "dedup writer heartbeat failed: %s", exc)
+
+    def _release_leftovers(self) -> None:
+        """Until they are released, other writers would read a failed group's keys as stored once this writer
+        commits a later group."""
+        for group, keys in list(self._unreleased.items()):
+            self._release(keys=keys, args=[f"{self.writer}:{group}"])
+            self._unreleased.pop(group, None)
+            log.info("released %d dedup keys of failed group %d", len(keys), group)

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
@@ -184,7 +185,7 @@ def test_a_writer_whose_release_failed_re_screens_its_own_leftover_keys(
     only = Deduplicator(client, store).start()
     try:
         failed = only.screen([purchase(appspace, "o1")])
-        only._failed_releases.add(only._group)  # as if Redis had refused the release after the failed INSERT
+        only._unreleased[only._group] = failed.claimed  # as if Redis had refused the release after a failed INSERT
         assert client.get(failed.claimed[0]) is not None
         assert only.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
     finally:
@@ -213,6 +214,34 @@ def test_a_failed_check_of_an_orphaned_key_releases_what_the_group_claimed(
         assert client.get(purchase(appspace, "o1").dedup_keys[0]) == f"{first.writer}:1".encode()
     finally:
         second.stop()
+
+
+def test_keys_redis_refused_to_release_are_released_when_it_answers_again(
+    store: Store, appspace: str, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    client = redis.Redis.from_url(server.url, socket_timeout=0.5)
+    writer = Deduplicator(client, store).start()
+    other = Deduplicator(client, store).start()
+    try:
+        failed = writer.screen([purchase(appspace, "o1")])
+        server.stop()
+        writer.release(failed.claimed)  # the group's INSERT failed, and now Redis is gone too
+        assert writer._unreleased == {1: failed.claimed}
+        server = RedisServer(server.workdir, port=server.port).start()  # its append-only file kept the claims
+        assert client.get(failed.claimed[0]) == f"{writer.writer}:1".encode()
+        assert writer.screen([purchase(appspace, "o2")]).verdicts == [FRESH]
+        writer.committed()  # group 2: without the release, o1's keys (group 1) would now read as stored
+        deadline = time.monotonic() + 5
+        while writer._unreleased:
+            assert time.monotonic() < deadline, "the heartbeat never released the keys"
+            time.sleep(0.05)
+        assert [client.get(key) for key in failed.claimed] == [None, None]
+        assert other.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
+    finally:
+        writer.stop()
+        other.stop()
+        server.stop()
 
 
 def run_write(group_writer: GroupCommitWriter, events: list[StoredEvent]) -> BaseException | None:

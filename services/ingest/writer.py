@@ -28,6 +28,8 @@ MAX_GROUP_ROWS = 20_000
 # three tables that background merges must rewrite). An idle writer commits at once.
 COMMIT_INTERVAL_SECONDS = 0.1
 SHUTTING_DOWN = "Ingest is shutting down; nothing was stored, please retry"
+# Events of the request other than the waiting ones may be stored already; a retry is safe (they are duplicates).
+STILL_BEING_STORED = "Some of these events are still being stored by another request; please retry"
 # Pauses between attempts at one group's INSERT (same deduplication token) before answering 503.
 WRITE_RETRY_DELAYS = (0.2, 1.0)
 # An undecided event is asked again this often, for at most this long (its holder commits within a group's
@@ -183,7 +185,7 @@ class GroupCommitWriter:
         if now - since > UNDECIDED_LIMIT_SECONDS:
             log.warning("%d events waited %.0f s on another writer's uncommitted group; answering 503",
                         len(undecided), now - since)
-            pending.notify(Unavailable(STORE_UNAVAILABLE))
+            pending.notify(Unavailable(STILL_BEING_STORED))
             return
         self._waiting.append(replace(pending, events=undecided, blocked=(), waiting_since=since,
                                      ask_at=now + ASK_AGAIN_SECONDS))

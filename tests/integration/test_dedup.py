@@ -292,7 +292,7 @@ def test_a_request_waiting_too_long_on_a_live_writer_is_a_503_and_one_waiting_at
         assert other.screen([purchase(appspace, "o1"), purchase(appspace, "o2")]).verdicts == [FRESH, FRESH]
         error = run_write(group_writer, [purchase(appspace, "o1")])
         assert isinstance(error, Unavailable)
-        assert str(error) == "Storage is unavailable; nothing was stored, please retry"
+        assert str(error) == "Some of these events are still being stored by another request; please retry"
 
         monkeypatch.setattr(writer, "UNDECIDED_LIMIT_SECONDS", 60)
         outcome: list[BaseException | None] = []

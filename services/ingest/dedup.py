@@ -192,7 +192,7 @@ class Deduplicator:
             taken.update(fresh_keys)
         if asked_again:
             self._release(keys=asked_again, args=[self.claim_value])
-        return Screening(verdicts, sorted(taken - set(asked_again)))
+        return Screening(verdicts, list(taken.difference(asked_again)))
 
     def _key_states(self, events: Sequence[StoredEvent], held: dict[str, bytes]) -> dict[str, Verdict]:
         """What each key held by an earlier group means: DUPLICATE, UNDECIDED, or FRESH once taken over."""

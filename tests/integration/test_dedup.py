@@ -60,10 +60,15 @@ def stored(store: Store, appspace_id: str) -> dict[str, int]:
     return {row["id"]: int(row["n"]) for row in rows}
 
 
-def killed(writer: Deduplicator, client: redis.Redis) -> None:
-    """What kill -9 leaves: its claims, its committed record, no heartbeat (expired, or retired)."""
+def silenced(writer: Deduplicator) -> None:
+    """Its heartbeat stops (the process died or froze); its keys stay as they are."""
     writer._stopping.set()
     writer._heartbeat.join()
+
+
+def killed(writer: Deduplicator, client: redis.Redis) -> None:
+    """What kill -9 leaves: its claims, its committed record, no heartbeat (expired, or retired)."""
+    silenced(writer)
     client.delete(f"dedup:writer:{writer.writer}")
 
 
@@ -149,8 +154,7 @@ def test_the_next_holder_of_an_exclusive_slot_retires_the_previous_writer_at_onc
     slot = f"test:{appspace}"
     first = Deduplicator(client, store, exclusive_slot=slot).start()
     assert first.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
-    first._stopping.set()  # kill -9: its heartbeat key would live on for WRITER_TTL_SECONDS
-    first._heartbeat.join()
+    silenced(first)  # kill -9: its heartbeat key would live on for WRITER_TTL_SECONDS
     assert client.exists(f"dedup:writer:{first.writer}")
 
     second = Deduplicator(client, store, exclusive_slot=slot).start()
@@ -314,8 +318,7 @@ def test_a_writer_gone_quiet_is_taken_for_dead_after_its_ttl(
     monkeypatch.setattr(dedup, "WRITER_TTL_SECONDS", 1)
     first = Deduplicator(client, store).start()
     assert first.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
-    first._stopping.set()  # its process froze or died; nobody retires it
-    first._heartbeat.join()
+    silenced(first)  # nobody retires it
     second = Deduplicator(client, store).start()
     try:
         assert second.screen([purchase(appspace, "o1")]).verdicts == [UNDECIDED]

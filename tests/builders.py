@@ -64,3 +64,20 @@ def batch(*events: events_pb2.EcommerceEvent, api_key: str = "") -> ingest_pb2.B
 
 def key(api_key: str) -> list[tuple[str, str]]:
     return [("x-api-key", api_key)]
+
+
+ITEM_NAMES = {"sku_1": "T-Shirt", "sku_2": "Hoodie", "sku_3": "Socks"}
+
+
+def item(sku: str, price: float, quantity: int = 1) -> dict[str, Any]:
+    """An item of the analytics data sets (sku_1 T-Shirt, sku_2 Hoodie, sku_3 Socks)."""
+    return {"item_id": sku, "item_name": ITEM_NAMES[sku], "price": price, "quantity": quantity}
+
+
+def ev(event_type: str, actor: dict[str, str], when: str, context: dict[str, str] | None = None,
+       **fields: Any) -> events_pb2.EcommerceEvent:
+    """An event in USD at ``when`` (ISO 8601) by ``actor`` ({"user_id": …} or similar), with server context."""
+    body = {"event_type": event_type, "timestamp": when, "currency": "USD", **actor, **fields}
+    if context:
+        body["context"] = context
+    return json_format.ParseDict(body, events_pb2.EcommerceEvent())

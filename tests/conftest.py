@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from carthouse.config import Settings
@@ -21,6 +22,7 @@ from carthouse.stack import RunningStack, running_stack
 from carthouse.store import Store
 from carthouse.store.migrate import migrate
 from carthouse.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2_grpc
+from tests.gateway_fixture import running_gateway
 
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")
 
@@ -118,3 +120,10 @@ class AppspaceFactory:
 @pytest.fixture(scope="module")
 def new_appspace(channel: grpc.Channel, stack: RunningStack) -> AppspaceFactory:
     return AppspaceFactory(channel, stack.admin_token)
+
+
+@pytest.fixture(scope="module")
+def http(stack: RunningStack, redis_server: RedisServer) -> Iterator[httpx.Client]:
+    """An HTTP client of a real REST gateway in front of this module's stack."""
+    with running_gateway(stack.target, redis_server.url) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client

@@ -25,7 +25,3 @@ def percent(part: int | None, whole: int | None) -> float:
         return 0.0
     return float((Decimal(int(part or 0)) * 100 / Decimal(int(whole))).quantize(Decimal("0.1"), ROUND_HALF_UP))
 
-
-def round_half_even(credit: float | str) -> int:
-    """A fractional credit in minor units (shares of an order's revenue) to whole minor units."""
-    return int(Decimal(str(credit)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

@@ -20,7 +20,7 @@ from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics import deletions
 from services.analytics.date_range import DateRange, resolve
 from services.analytics.deletions import DeletionWorker
-from services.analytics.numbers import money, money_ratio, percent, round_half_even
+from services.analytics.numbers import money, money_ratio, percent
 from services.analytics.queries import attribution, carts, channels, fraud_events, funnel, people, revenue
 from services.analytics.queries.scope import scope_params
 
@@ -200,7 +200,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         attributed_minor = int(found["attributed"]["revenue_minor"])
         rows = []
         for row in found["channels"]:
-            credit = round_half_even(row["revenue_credit"])
+            credit = int(row["revenue_minor"])
             rows.append(analytics_pb2.AttributedChannel(
                 campaign=row["campaign"], source=row["source"], medium=row["medium"], revenue=money(credit, digits),
                 orders=round(float(row["order_credit"]), 2), pct_of_total=percent(credit, total),

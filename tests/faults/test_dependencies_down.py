@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,6 @@ from services.ingest.prepare import FX_UNAVAILABLE
 from tests.conftest import ShopKeys
 from tests.faults.load import make_batch
 from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
-from tests.gateway_fixture import running_gateway
 
 pytestmark = pytest.mark.timeout(300)
 TRACK = "/v1/api/analytics/ecommerce/track"
@@ -76,14 +74,6 @@ def test_fx_service_unreachable_is_a_503_for_foreign_amounts_only(tmp_path: Path
 
 # ---------------------------------------------------------------- the store
 
-
-@pytest.fixture(scope="module")
-def http(stack, redis_server) -> Iterator[httpx.Client]:
-    with (
-        running_gateway(stack.target, redis_server.url, rate_limit_per_min=1_000_000) as url,
-        httpx.Client(base_url=url, timeout=60) as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -4,21 +4,18 @@ come out through the REST gateway, as a user would call them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from google.protobuf import json_format
 
 from carthouse.v1 import events_pb2, ingest_pb2
 from services.analytics.last_touches import store_round
 from services.analytics.queries import channels
 from services.analytics.queries.scope import scope_params
-from tests.builders import key
+from tests.builders import ev, item, key
 from tests.conftest import ShopKeys
-from tests.gateway_fixture import running_gateway
 
 API = "/v1/api/analytics/ecommerce"
 TODAY = datetime.now(UTC).date()
@@ -30,19 +27,6 @@ TABLET = {"device_type": "tablet", "platform": "android", "country": "DE"}
 
 def at(day: int, hhmm: str) -> str:
     return f"{B + timedelta(days=day)}T{hhmm}:00Z"
-
-
-def item(sku: str, price: float, quantity: int = 1) -> dict[str, Any]:
-    return {"item_id": sku, "item_name": {"sku_1": "T-Shirt", "sku_2": "Hoodie", "sku_3": "Socks"}[sku],
-            "price": price, "quantity": quantity}
-
-
-def ev(event_type: str, actor: dict[str, str], when: str, context: dict[str, str] | None = None,
-       **fields: Any) -> events_pb2.EcommerceEvent:
-    body = {"event_type": event_type, "timestamp": when, "currency": "USD", **actor, **fields}
-    if context:
-        body["context"] = context
-    return json_format.ParseDict(body, events_pb2.EcommerceEvent())
 
 
 U1, U2, A3, U4, U5, U6 = ({"user_id": "u1"}, {"user_id": "u2"}, {"anonymous_id": "a3"}, {"user_id": "u4"},
@@ -98,12 +82,6 @@ def shop(ingest, new_appspace) -> ShopKeys:
     ]), metadata=key(other.secret_key))
     return shop
 
-
-@pytest.fixture(scope="module")
-def http(stack, redis_server) -> Iterator[httpx.Client]:
-    with running_gateway(stack.target, redis_server.url, rate_limit_per_min=100_000) as url, \
-            httpx.Client(base_url=url, timeout=30) as client:
-        yield client
 
 
 RANGE = {"start": str(B - timedelta(days=1)), "end": str(TODAY)}  # 7 days

@@ -12,14 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
-import httpx
 import pytest
 
 from carthouse.store import Store
 from carthouse.v1 import admin_pb2, fraud_pb2, fraud_pb2_grpc, ingest_pb2_grpc
 from tests.builders import ADD_TO_CART, SPEC_PURCHASE, batch, event, key, track
 from tests.conftest import AppspaceFactory, ShopKeys
-from tests.gateway_fixture import running_gateway
 
 TRACK, BATCH = "/v1/api/analytics/ecommerce/track", "/v1/api/analytics/ecommerce/batch"
 FRAUD_EVENTS = "/v1/api/analytics/ecommerce/fraud-events"
@@ -31,12 +29,6 @@ BOTS = {
 }
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148"
 
-
-@pytest.fixture(scope="module")
-def http(stack, redis_server) -> Iterator[httpx.Client]:
-    with running_gateway(stack.target, redis_server.url, rate_limit_per_min=100_000) as url, \
-            httpx.Client(base_url=url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,13 @@
 the window before it (array functions over each buyer's sorted touches), each touch weighted by the model,
 credits summed per channel.
 
-Models: last_click (the last touch gets it all), linear (equal split), time_decay (weight 2^(-age / 7 days),
-normalised), position_based (our addition: 40 % first, 40 % last, 20 % split over the middle; one touch gets
-everything, two split 50/50). Ties in touch time are ordered by event id.
+Models: last_click (the last touch gets it all), linear (equal split across the distinct channels touched),
+time_decay (weight 2^(-age / 7 days) per touch), position_based (our addition: 40 % first touch, 40 % last, 20 %
+split over the middle; one touch gets everything, two split 50/50). A channel touched several times gets the
+sum of its touches' weights. Money stays exact: every weight is an integer numerator, so a channel's share of
+an order is numerator / total, its credit the whole minor units of revenue x share, and the minor units left
+over go one each to the channels with the largest remainders (ties: the channel touched last first), so the
+credits of an order add up to its revenue exactly.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 MODELS = ("last_click", "linear", "time_decay", "position_based")
 WINDOWS = (7, 14, 30, 60, 90)
 HALF_LIFE_MS = 7 * 24 * 3600 * 1000
+# time_decay's weights 2^(-age / 7 days) as integers: scaled by 10^12 (an order of up to 10^16 minor units times
+# 90 days of touches stays far inside Int128).
+DECAY_SCALE = 10**12
 
 _CREDITS = """
 purchases AS (
@@ -36,58 +43,77 @@ user_touches AS (
     WHERE user_key IN (SELECT cityHash64(user_id) FROM purchases)
     GROUP BY user_key
 ),
+-- Per purchase: its touches in the window (a touch exactly `window` days old counts, as in revenue-by-channel),
+-- each touch's integer weight, the distinct channels with the sum of their touches' weights, and each channel's
+-- credit in whole minor units (largest remainder).
 per_purchase AS (
     SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
-           arrayFilter(x -> x.1 <= purchases.bought_at AND x.1 > purchases.bought_at - INTERVAL {window} DAY,
+           arrayFilter(x -> x.1 <= purchases.bought_at AND x.1 >= purchases.bought_at - INTERVAL {window} DAY,
                        user_touches.ts) AS window_ts,
-           arrayMap(x -> pow(2, -dateDiff('millisecond', x.1, purchases.bought_at) / {half_life}), window_ts)
-               AS decays
+           length(window_ts) AS n,
+           arrayMap(x -> x.2, window_ts) AS touch_channels,
+           {touch_weights} AS touch_weights,
+           arrayDistinct(touch_channels) AS channels,
+           arrayMap(c -> arraySum(arrayMap((w, t) -> if(t = c, w, 0), touch_weights, touch_channels)), channels)
+               AS weights,
+           arraySum(weights) AS total_weight,
+           arrayMap(w -> toInt128(order_revenue) * w, weights) AS scaled,
+           arrayMap(x -> toInt64(intDiv(x, total_weight)), scaled) AS floors,
+           arrayMap(x -> x % total_weight, scaled) AS remainders,
+           arrayMap(c -> arrayLastIndex(t -> t = c, touch_channels), channels) AS last_touched,
+           arraySort(i -> (-remainders[i], -last_touched[i]), arrayEnumerate(channels)) AS by_remainder,
+           arrayMap(i -> floors[i] + if(indexOf(by_remainder, i) <= order_revenue - arraySum(floors), 1, 0),
+                    arrayEnumerate(channels)) AS credits
     FROM purchases INNER JOIN user_touches ON cityHash64(purchases.user_id) = user_touches.user_key
+    WHERE n > 0
 ),
 credits AS (
-    SELECT purchase_id, order_revenue, touch.2 AS channel_key,
-           length(window_ts) AS touches, position, decays[position] / arraySum(decays) AS decay_share
-    FROM per_purchase ARRAY JOIN window_ts AS touch, arrayEnumerate(window_ts) AS position
+    SELECT purchase_id, channel_key, credit, weight / total_weight AS order_share, position
+    FROM per_purchase
+    ARRAY JOIN channels AS channel_key, credits AS credit, weights AS weight, arrayEnumerate(channels) AS position
 )"""
 
-WEIGHT = {
-    "last_click": "if(position = touches, 1.0, 0.0)",
-    "linear": "1.0 / touches",
-    "time_decay": "decay_share",
-    "position_based": "multiIf(touches = 1, 1.0, touches = 2, 0.5, position = 1 OR position = touches, 0.4, "
-                      "0.2 / (touches - 2))",
+# Each touch's weight (an integer numerator; a channel's share is the sum of its touches' weights over all).
+TOUCH_WEIGHTS = {
+    "last_click": "arrayMap(i -> toUInt64(i = n), arrayEnumerate(window_ts))",
+    # One weight per distinct channel: on the channel's last touch.
+    "linear": "arrayMap((t, i) -> toUInt64(arrayLastIndex(x -> x = t, touch_channels) = i), touch_channels, "
+              "arrayEnumerate(touch_channels))",
+    "time_decay": f"arrayMap(x -> toUInt64(round(pow(2, -dateDiff('millisecond', x.1, purchases.bought_at) / "
+                  f"{HALF_LIFE_MS}) * {DECAY_SCALE})), window_ts)",
+    # 40 : 40 : 20 / (n - 2) is 2 (n - 2) : 2 (n - 2) : 1 per middle touch.
+    "position_based": "arrayMap(i -> toUInt64(multiIf(n <= 2, 1, i = 1 OR i = n, 2 * (n - 2), 1)), "
+                      "arrayEnumerate(window_ts))",
 }
 
 
-def _with(window: int) -> str:
+def _with(model: str, window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, half_life=HALF_LIFE_MS, window=window) + "," + CHANNEL_NAMES
+        scope=SCOPE, window=window, touch_weights=TOUCH_WEIGHTS[model]) + "," + CHANNEL_NAMES
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:
-    """Per channel: credited revenue (minor units, fractional) and orders; totals of all purchases in the range
-    and of the attributed ones."""
+    """Per channel: credited revenue (whole minor units) and orders (shares of orders); totals of all purchases
+    in the range and of the attributed ones."""
     if model not in MODELS or window not in WINDOWS:
         raise ValueError(f"model {model!r} / window {window!r}")
-    # One pass over purchases x touches: channel credits, and (from each purchase's first touch row, which lies
-    # in exactly one channel) the exact totals of attributed orders, summed over channels by a window.
-    rows = store.query(_with(window) + f"""
+    # One pass over purchases x channels: channel credits, and the exact totals of attributed orders (each
+    # attributed purchase has exactly one first channel), summed over channels by a window.
+    rows = store.query(_with(model, window) + f"""
 SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, credited.* FROM (
-    SELECT *, sum(first_touch_revenue) OVER () AS attributed_revenue,
-              sum(first_touch_orders) OVER () AS attributed_orders
+    SELECT *, sum(revenue_minor) OVER () AS attributed_revenue, sum(first_channel_orders) OVER () AS attributed_orders
     FROM (
-        SELECT channel_key, sum(order_revenue * weight) AS revenue_credit,
-               sum(weight) AS order_credit, toInt64(sumIf(order_revenue, position = 1)) AS first_touch_revenue,
-               countIf(position = 1) AS first_touch_orders
-        FROM (SELECT *, {WEIGHT[model]} AS weight FROM credits)
+        SELECT channel_key, toInt64(sum(credit)) AS revenue_minor, sum(order_share) AS order_credit,
+               countIf(position = 1) AS first_channel_orders
+        FROM credits
         GROUP BY channel_key
     )
 ) AS credited INNER JOIN names ON names.name_key = credited.channel_key
 WHERE order_credit > 0
-ORDER BY revenue_credit DESC, campaign, source, medium
+ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
 """, params)
-    channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_credit", "order_credit")}
+    channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_minor", "order_credit")}
                 for row in rows]
     attributed = {"orders": int(rows[0]["attributed_orders"]) if rows else 0,
                   "revenue_minor": int(rows[0]["attributed_revenue"]) if rows else 0}

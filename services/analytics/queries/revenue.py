@@ -9,7 +9,7 @@ from typing import Any
 from carthouse.store import Store
 from services.analytics.queries import carts
 from services.analytics.queries.concurrent import share_of_cores, together
-from services.analytics.queries.scope import ACTOR_KEY, SCOPE
+from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, NOT_REFUND_OF_EXCLUDED, SCOPE, excluded_orders
 
 TOTALS = f"""
 SELECT
@@ -17,10 +17,10 @@ SELECT
     countIf(event_type = 'purchase') AS orders,
     toInt64(ifNull(sumIf(revenue, event_type = 'refund'), 0)) AS refund_amount,
     countIf(event_type = 'refund') AS refunds,
-    uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart') AS cart_actors,
-    uniqExactIf({ACTOR_KEY}, event_type = 'view_item') AS viewing_actors
+    uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart' AND {HAS_ACTOR}) AS cart_actors,
+    uniqExactIf({ACTOR_KEY}, event_type = 'view_item' AND {HAS_ACTOR}) AS viewing_actors
 FROM events
-WHERE {SCOPE} AND event_type IN ('purchase', 'refund', 'add_to_cart', 'view_item')
+WHERE {SCOPE} AND event_type IN ('purchase', 'refund', 'add_to_cart', 'view_item') AND {NOT_REFUND_OF_EXCLUDED}
 """
 
 ITEMS_SOLD = f"""
@@ -36,9 +36,10 @@ GROUP BY day
 """
 
 TOP_PRODUCTS = f"""
-SELECT item_id, argMax(item_name, event_time) AS item_name,
+SELECT item_id, argMaxIf(item_name, event_time, item_name != '') AS item_name,
        toInt64(sum(ifNull(price, 0) * quantity - discount)) AS revenue_minor,
-       toInt64(sum(quantity)) AS units, uniqExact(transaction_id) AS order_count
+       -- Orders are purchase events, as everywhere (METRICS.md, "Orders"): the rows the revenue comes from.
+       toInt64(sum(quantity)) AS units, uniqExact(event_id) AS order_count
 FROM event_items
 WHERE {SCOPE} AND event_type = 'purchase'
 GROUP BY item_id
@@ -71,7 +72,8 @@ def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int
     """The overview's figures: revenue, orders, refunds, actors, items sold and carts judged, from three
     statements run side by side (cart abandonment is the heaviest)."""
     totals_sql, items_sql = (share_of_cores(store, sql, statements=3) for sql in (TOTALS, ITEMS_SOLD))
-    row, items, judged = together(lambda: store.query(totals_sql, params)[0],
+    totals_params = {**params, "excluded_orders": excluded_orders(store, params)}
+    row, items, judged = together(lambda: store.query(totals_sql, totals_params)[0],
                                   lambda: store.scalar(items_sql, params),
                                   lambda: carts.abandonment(store, params, now))
     return {**{key: int(value) for key, value in row.items()}, "items": int(items or 0), **judged}

@@ -43,3 +43,21 @@ def scope_params(
     """The parameters SCOPE binds, with the users whose deletion is pending read now."""
     return {"appspace": appspace_id, "since": since, "until": until, "include_flagged": include_flagged,
             "pending": pending_users(store, appspace_id)}
+
+
+# A refund of an order that is left out (its purchase flagged, and flagged events not included) is left out with
+# it: the order's revenue never counted, so its refund must not be subtracted. `excluded_orders` binds the
+# appspace's flagged purchases' transaction ids (few: fraud flags are rare), whenever they happened.
+NOT_REFUND_OF_EXCLUDED = ("(event_type != 'refund' OR empty({excluded_orders:Array(String)}) "
+                          "OR transaction_id NOT IN {excluded_orders:Array(String)})")
+FLAGGED_ORDERS = """
+SELECT DISTINCT transaction_id FROM events
+WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND fraud_severity > 0
+"""
+
+
+def excluded_orders(store: Store, params: dict[str, Any]) -> list[str]:
+    """The transaction ids whose purchases the scope leaves out: flagged ones, unless flagged events are in."""
+    if params["include_flagged"]:
+        return []
+    return [row["transaction_id"] for row in store.query(FLAGGED_ORDERS, params)]

@@ -1,0 +1,156 @@
+"""The rules of docs/METRICS.md that a careful analyst checks by hand: each test builds the smallest data set that
+shows one rule, and every expected number is a literal with its arithmetic beside it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import redis
+
+from carthouse.v1 import events_pb2, ingest_pb2
+from tests.builders import ev, item, key
+from tests.conftest import ShopKeys
+
+API = "/v1/api/analytics/ecommerce"
+TODAY = datetime.now(UTC).date()
+NOON_YESTERDAY = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12)
+LAST_30_DAYS = {"start": str(TODAY - timedelta(days=29)), "end": str(TODAY)}
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def days_before(days: float) -> str:
+    return stamp(NOON_YESTERDAY - timedelta(days=days))
+
+
+def send(ingest, shop: ShopKeys, *events: events_pb2.EcommerceEvent) -> None:
+    response = ingest.Batch(ingest_pb2.BatchRequest(events=list(events)), metadata=key(shop.secret_key))
+    assert (response.accepted, list(response.errors)) == (len(events), [])
+
+
+def get(http: httpx.Client, shop: ShopKeys, endpoint: str, **params: Any) -> dict[str, Any]:
+    response = http.get(f"{API}/{endpoint}", params={**LAST_30_DAYS, **params},
+                        headers={"X-API-Key": shop.secret_key})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def click(user: str, campaign: str, days: float) -> events_pb2.EcommerceEvent:
+    return ev("view_item", {"user_id": user}, days_before(days), items=[item("sku_1", 20)],
+              properties={"utm_campaign": campaign, "utm_source": "src", "utm_medium": "cpc"})
+
+
+def purchase(user: str, order: str, revenue: float, days: float = 0, **fields: Any) -> events_pb2.EcommerceEvent:
+    return ev("purchase", {"user_id": user}, days_before(days), transaction_id=order, revenue=revenue, **fields)
+
+
+def attribution(http, shop, model: str, **params: Any) -> tuple[list[tuple[str, float, float]], dict[str, Any]]:
+    body = get(http, shop, "attribution", model=model, **params)
+    return [(row["campaign"], row["revenue"], row["orders"]) for row in body["attributed"]], body["unattributed"]
+
+
+def test_attribution_splits_over_distinct_campaigns_in_whole_cents(http, ingest, new_appspace) -> None:
+    """r1 clicks A, A, A, B and buys for 100.00; r2 clicks A, B and buys for 10.01. Every model's credits are
+    whole cents that add up to each order."""
+    shop = new_appspace()
+    send(ingest, shop,
+         click("r1", "A", 4), click("r1", "A", 3), click("r1", "A", 2), click("r1", "B", 1),
+         purchase("r1", "o1", 100.00),
+         click("r2", "A", 2), click("r2", "B", 1), purchase("r2", "o2", 10.01))
+
+    # linear: two campaigns each, whatever the clicks: o1 50.00 / 50.00; o2 1001 cents = 500 + 500 and one cent
+    # left, which goes to the campaign clicked last (equal remainders): B 5.01, A 5.00.
+    rows, unattributed = attribution(http, shop, "linear")
+    assert rows == [("B", 55.01, 1.0), ("A", 55.0, 1.0)]  # 50.00 + 5.01; 50.00 + 5.00
+    assert unattributed == {"revenue": 0.0, "orders": 0}
+    # last_click: B's both.
+    rows, _ = attribution(http, shop, "last_click")
+    assert rows == [("B", 110.01, 2.0)]
+    # position_based: o1's four clicks weigh 40 : 10 : 10 : 40 -> A 60.00, B 40.00; o2 50/50 -> B 5.01, A 5.00.
+    rows, _ = attribution(http, shop, "position_based")
+    assert rows == [("A", 65.0, 1.1), ("B", 45.01, 0.9)]  # 60.00 + 5.00; 40.00 + 5.01; orders 0.6 + 0.5, 0.4 + 0.5
+    # time_decay: o1's clicks 4, 3, 2, 1 days old weigh 2^(-4/7) + 2^(-3/7) + 2^(-2/7) = 0.67295 + 0.74300 +
+    # 0.82034 = 2.23628 (A) against 2^(-1/7) = 0.90572 (B): A 7117.37 -> 7117 and B 2882.63 -> 2883 cents (the
+    # left cent to the larger remainder). o2: 2^(-2/7) : 2^(-1/7) = 0.47526 : 0.52474 of 1001 = 475.74 -> 476 and
+    # 525.26 -> 525. A 71.17 + 4.76 = 75.93, B 28.83 + 5.25 = 34.08; orders A 0.71174 + 0.47526 = 1.19.
+    rows, _ = attribution(http, shop, "time_decay")
+    assert rows == [("A", 75.93, 1.19), ("B", 34.08, 0.81)]
+    for model in ("last_click", "linear", "time_decay", "position_based"):
+        rows, unattributed = attribution(http, shop, model)
+        assert round(sum(revenue for _, revenue, _ in rows) + unattributed["revenue"], 2) == 110.01, model
+
+
+def test_attribution_window_includes_a_touch_exactly_window_days_old(http, ingest, new_appspace) -> None:
+    """The same edge as revenue-by-channel's 30-day lookback: a touch exactly 30 days before the purchase counts,
+    one a second older does not."""
+    shop = new_appspace()
+    send(ingest, shop,
+         click("e1", "edge", 30), purchase("e1", "q1", 20),
+         ev("view_item", {"user_id": "e2"}, stamp(NOON_YESTERDAY - timedelta(days=30, seconds=1)),
+            items=[item("sku_1", 20)], properties={"utm_campaign": "late", "utm_source": "src", "utm_medium": "cpc"}),
+         purchase("e2", "q2", 40))
+    rows, unattributed = attribution(http, shop, "last_click")
+    assert rows == [("edge", 20.0, 1.0)]
+    assert unattributed == {"revenue": 40.0, "orders": 1}
+    channels = get(http, shop, "revenue-by-channel")["channels"]
+    assert [(c["campaign"], c["revenue"]) for c in channels] == [("(direct)", 40.0), ("edge", 20.0)]
+
+
+def test_add_to_cart_rate_leaves_out_events_without_an_actor(http, ingest, new_appspace) -> None:
+    shop = new_appspace()
+    send(ingest, shop,
+         ev("view_item", {"user_id": "v1"}, days_before(1), items=[item("sku_1", 20)]),
+         ev("view_item", {"user_id": "v2"}, days_before(1), items=[item("sku_1", 20)]),
+         ev("add_to_cart", {"user_id": "v1"}, days_before(1), items=[item("sku_1", 20)]),
+         ev("add_to_cart", {}, days_before(1), items=[item("sku_1", 20)]),  # nobody: no user, device or cart
+         ev("view_item", {}, days_before(1), items=[item("sku_1", 20)]))
+    assert get(http, shop, "overview")["add_to_cart_rate"] == 50.0  # v1 / (v1, v2)
+
+
+def test_top_products_keeps_the_latest_name_that_is_not_empty(http, ingest, new_appspace) -> None:
+    shop = new_appspace()
+    send(ingest, shop,
+         purchase("n1", "t1", 20, days=2, items=[{"item_id": "sku_9", "item_name": "Old name", "price": 20}]),
+         purchase("n1", "t2", 20, days=1, items=[{"item_id": "sku_9", "item_name": "New name", "price": 20}]),
+         purchase("n1", "t3", 20, days=0, items=[{"item_id": "sku_9", "price": 20}]))
+    assert get(http, shop, "top-products")["products"] == [
+        {"item_id": "sku_9", "item_name": "New name", "revenue": 60.0, "quantity": 3, "orders": 3}]
+
+
+def test_a_transaction_stored_twice_is_two_orders_in_every_figure(http, ingest, new_appspace, redis_server) -> None:
+    """Re-sent after ingest's 24-hour dedup window (here: its Redis key removed), an order is stored again; every
+    figure then counts two orders and twice the revenue, top-products' orders included (METRICS.md, "Orders")."""
+    shop = new_appspace()
+    order = purchase("d1", "twice", 30, items=[item("sku_2", 30)])
+    send(ingest, shop, order)
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.delete(f"dedup:{shop.appspace_id}:purchase:twice") == 1
+    send(ingest, shop, order)
+    overview = get(http, shop, "overview")
+    assert (overview["total_revenue"], overview["total_orders"]) == (60.0, 2)
+    assert get(http, shop, "top-products")["products"] == [
+        {"item_id": "sku_2", "item_name": "Hoodie", "revenue": 60.0, "quantity": 2, "orders": 2}]
+    assert [(d["revenue"], d["orders"]) for d in get(http, shop, "revenue-by-device")["devices"]] == [(60.0, 2)]
+
+
+def test_refund_of_a_flagged_order_is_left_out_with_it(http, ingest, new_appspace) -> None:
+    """A 150,000.00 order (above the 100,000 ceiling: flagged) refunded in full, beside a clean 50.00 order
+    refunded 20.00."""
+    shop = new_appspace()
+    send(ingest, shop,
+         purchase("f1", "big", 150000, days=3), ev("refund", {"user_id": "f1"}, days_before(2), transaction_id="big",
+                                                  revenue=150000),
+         purchase("f2", "small", 50, days=3), ev("refund", {"user_id": "f2"}, days_before(2), transaction_id="small",
+                                                revenue=20))
+    overview = get(http, shop, "overview")
+    assert (overview["total_revenue"], overview["refund_amount"], overview["net_revenue"],
+            overview["total_refunds"]) == (50.0, 20.0, 30.0, 1)
+    flagged = get(http, shop, "overview", include_flagged="true")
+    assert (flagged["total_revenue"], flagged["refund_amount"], flagged["net_revenue"],
+            flagged["total_refunds"]) == (150050.0, 150020.0, 30.0, 2)
+    cohorts = get(http, shop, "cohorts", months=2)
+    assert (cohorts["total_purchasing_users"], cohorts["avg_ltv"]) == (1, 30.0)  # f2: 50 - 20

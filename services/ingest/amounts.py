@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from carthouse.money import decimal_from_json, to_minor_units
 from services.ingest.model import IncomingEvent
+from services.ingest.validation import MAX_MINOR_UNITS
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,18 @@ class EventAmounts:
     def rate(self, currency: str) -> str:
         """Base units per unit of ``currency`` as used for this event."""
         return "1" if currency == self.base else self.rates.get(currency, "1")
+
+
+def oversized_items(event: IncomingEvent, amounts: EventAmounts, base: str) -> str | None:
+    """The message for an event whose items' price x quantity (one item's, or all items' together) would exceed
+    MAX_MINOR_UNITS in the base currency, else None: stored cart values and product revenue are such products and
+    their sums, which must stay inside Int64."""
+    currency = event.currency or base
+    total = 0
+    for index, item in enumerate(event.items):
+        price = amounts.minor(f"items[{index}].price", item.price, item.currency or currency) or 0
+        line = price * (1 if item.quantity is None else int(item.quantity))
+        if line > MAX_MINOR_UNITS:
+            return f"items[{index}].price x quantity is too large"
+        total += line
+    return "items: the sum of price x quantity is too large" if total > MAX_MINOR_UNITS else None

@@ -26,7 +26,7 @@ from carthouse.lifeline import follow_parent
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.tenancy.fraud_settings import FraudSettings
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
-from services.ingest.amounts import EventAmounts, foreign_amounts
+from services.ingest.amounts import EventAmounts, foreign_amounts, oversized_items
 from services.ingest.fraud_check import CheckColumns
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
@@ -91,6 +91,8 @@ def prepare(job: PrepareJob) -> Prepared:
     secret_key = job.key_kind == "secret"
     checked = CheckColumns(FraudSettings.from_overrides(job.fraud_settings))
     for index, event, event_time in valid:
+        if index not in errors and (oversized := oversized_items(event, amounts[index], job.base_currency)):
+            errors[index] = oversized
         if index in errors:
             continue
         checked.add(len(prepared.rows), event, amounts[index], event_time, job.request, secret_key,

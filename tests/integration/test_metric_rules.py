@@ -154,3 +154,44 @@ def test_refund_of_a_flagged_order_is_left_out_with_it(http, ingest, new_appspac
             flagged["total_refunds"]) == (150050.0, 150020.0, 30.0, 2)
     cohorts = get(http, shop, "cohorts", months=2)
     assert (cohorts["total_purchasing_users"], cohorts["avg_ltv"]) == (1, 30.0)  # f2: 50 - 20
+
+
+def test_an_item_line_beyond_int64_is_a_400_naming_the_field(http, new_appspace) -> None:
+    """An item line (price x quantity) or an event's lines together may reach 10^16 minor units; beyond, sums of
+    them would wrap Int64 (9.2 x 10^18) in cart values and product revenue. 9,999,999,999,999.00 x 1,000,000 is
+    ~10^21 cents; 9,000,000,000,000.00 x 10 is 9 x 10^15 cents, twice that 1.8 x 10^16."""
+    shop = new_appspace()
+    line = {"item_id": "sku_1", "price": 9_999_999_999_999, "quantity": 1_000_000}
+    two_lines = [{**line, "price": 9_000_000_000_000, "quantity": 10}] * 2
+    for items, message in [([line], "items[0].price x quantity is too large"),
+                           (two_lines, "items: the sum of price x quantity is too large")]:
+        response = http.post(f"{API}/track", headers={"X-API-Key": shop.secret_key},
+                             json={"event_type": "add_to_cart", "user_id": "big", "items": items})
+        assert (response.status_code, response.json()) == (400, {"error": message})
+    ok = http.post(f"{API}/track", headers={"X-API-Key": shop.secret_key},
+                   json={"event_type": "add_to_cart", "user_id": "big", "items": [{**line, "quantity": 1}]})
+    assert (ok.status_code, ok.json()) == (200, {"ok": True})
+
+
+def test_sums_beyond_int64_do_not_wrap(store) -> None:
+    """1,000 stored purchases of 10^16 cents each (the largest amount ingest stores) total 10^19 cents, past
+    Int64's 9.2 x 10^18: every sum is exact."""
+    from services.analytics.queries import revenue
+    from services.analytics.queries.scope import scope_params
+
+    store.execute("""
+INSERT INTO events_ingest (appspace_id, event_time, event_id, event_type, user_id, transaction_id, revenue, currency,
+                           `items.item_id`, `items.price`, `items.quantity`, `items.item_name`, `items.item_category`,
+                           `items.item_brand`, `items.item_variant`, `items.item_list_name`, `items.item_list_id`,
+                           `items.item_image_url`, `items.price_original`, `items.currency`, `items.coupon_code`,
+                           `items.discount`)
+SELECT 'as_wrap', now64(3) - INTERVAL 1 HOUR, generateUUIDv4(number), 'purchase', concat('w', toString(number)),
+       concat('t', toString(number)), 10000000000000000, 'USD', ['sku_1'], [10000000000000000], [1], [''], [''], [''],
+       [''], [''], [''], [''], [NULL], ['USD'], [''], [0]
+FROM numbers(1000)
+""", {})
+    now = datetime.now(UTC)
+    params = scope_params(store, "as_wrap", now - timedelta(days=1), now + timedelta(minutes=1), False)
+    assert revenue.totals(store, params, now)["purchase_revenue"] == 10**19  # 1,000 x 10^16
+    assert revenue.top_products(store, params, 1)[0]["revenue_minor"] == 10**19
+    assert revenue.by_column(store, params, "device_type")[0]["revenue_minor"] == 10**19

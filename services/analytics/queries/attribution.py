@@ -103,7 +103,7 @@ def attribution(store: Store, params: dict[str, Any], model: str, window: int) -
 SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, credited.* FROM (
     SELECT *, sum(revenue_minor) OVER () AS attributed_revenue, sum(first_channel_orders) OVER () AS attributed_orders
     FROM (
-        SELECT channel_key, toInt64(sum(credit)) AS revenue_minor, sum(order_share) AS order_credit,
+        SELECT channel_key, sum(toInt128(credit)) AS revenue_minor, sum(order_share) AS order_credit,
                countIf(position = 1) AS first_channel_orders
         FROM credits
         GROUP BY channel_key
@@ -118,7 +118,7 @@ SETTINGS {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
     attributed = {"orders": int(rows[0]["attributed_orders"]) if rows else 0,
                   "revenue_minor": int(rows[0]["attributed_revenue"]) if rows else 0}
     everything = store.query(f"""
-SELECT count() AS orders, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor
+SELECT count() AS orders, ifNull(sum(toInt128(revenue)), 0) AS revenue_minor
 FROM events WHERE {SCOPE} AND event_type = 'purchase'
 """, params)[0]
     return {"channels": channels, "attributed": attributed, "all": everything}

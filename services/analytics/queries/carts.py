@@ -26,7 +26,7 @@ WITH
 carts AS (
     SELECT cart_key, anyIf(actor_key, {CART_ROW}) AS actor_key,
            minIf(event_time, {CART_ROW}) AS first_add, maxIf(event_time, {CART_ROW}) AS last_activity,
-           sumIf(if(event_type = 'add_to_cart', items_value, -items_value), {CART_ROW}) AS value,
+           sumIf(toInt128(if(event_type = 'add_to_cart', items_value, -items_value)), {CART_ROW}) AS value,
            maxIf(event_time, event_type = 'purchase') AS bought_by_cart
     FROM cart_activity
     WHERE appspace_id = {{appspace:String}}
@@ -48,7 +48,7 @@ judged AS (
     LEFT JOIN bought_by_actor ON carts.actor_key = bought_by_actor.actor_key
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
-       toInt64(sumIf(left_value, NOT is_completed AND is_idle)) AS abandoned_value
+       sumIf(left_value, NOT is_completed AND is_idle) AS abandoned_value
 FROM judged
 SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 """

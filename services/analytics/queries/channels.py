@@ -34,7 +34,7 @@ LOOKBACK_DAYS = LOOKBACK_MS // (24 * 3600 * 1000)
 _BY_KEY = f"""
 by_key AS (
     SELECT if(own != 0, own, toUInt64(bitAnd(touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key,
-           toInt64(sum(order_revenue)) AS revenue_minor, count() AS order_count
+           sum(toInt128(order_revenue)) AS revenue_minor, count() AS order_count
     FROM attributed
     GROUP BY channel_key
 ),

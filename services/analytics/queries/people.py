@@ -60,7 +60,7 @@ GROUP BY cohort
 UNION ALL
 SELECT toString(cohort_users.cohort) AS cohort_month, 'net' AS kind,
        dateDiff('month', cohort_users.cohort, toStartOfMonth(money.event_time, {{tz:String}})) AS offset,
-       toInt64(sum(if(money.event_type = 'purchase', 1, -1) * ifNull(money.revenue, 0))) AS amount
+       sum(if(money.event_type = 'purchase', 1, -1) * toInt128(ifNull(money.revenue, 0))) AS amount
 FROM (
     SELECT user_id, event_type, event_time, revenue
     FROM events

@@ -13,9 +13,9 @@ from services.analytics.queries.scope import ACTOR_KEY, HAS_ACTOR, NOT_REFUND_OF
 
 TOTALS = f"""
 SELECT
-    toInt64(ifNull(sumIf(revenue, event_type = 'purchase'), 0)) AS purchase_revenue,
+    ifNull(sumIf(toInt128(revenue), event_type = 'purchase'), 0) AS purchase_revenue,
     countIf(event_type = 'purchase') AS orders,
-    toInt64(ifNull(sumIf(revenue, event_type = 'refund'), 0)) AS refund_amount,
+    ifNull(sumIf(toInt128(revenue), event_type = 'refund'), 0) AS refund_amount,
     countIf(event_type = 'refund') AS refunds,
     uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart' AND {HAS_ACTOR}) AS cart_actors,
     uniqExactIf({ACTOR_KEY}, event_type = 'view_item' AND {HAS_ACTOR}) AS viewing_actors
@@ -29,7 +29,7 @@ SELECT toInt64(sum(quantity)) AS items FROM event_items WHERE {SCOPE} AND event_
 
 DAILY = f"""
 SELECT toString(toDate(event_time, {{tz:String}})) AS day,
-       toInt64(ifNull(sum(revenue), 0)) AS revenue_minor, count() AS order_count
+       ifNull(sum(toInt128(revenue)), 0) AS revenue_minor, count() AS order_count
 FROM events
 WHERE {SCOPE} AND event_type = 'purchase'
 GROUP BY day
@@ -37,7 +37,7 @@ GROUP BY day
 
 TOP_PRODUCTS = f"""
 SELECT item_id, argMaxIf(item_name, event_time, item_name != '') AS item_name,
-       toInt64(sum(ifNull(price, 0) * quantity - discount)) AS revenue_minor,
+       sum(toInt128(ifNull(price, 0)) * quantity - discount) AS revenue_minor,
        -- Orders are purchase events, as everywhere (METRICS.md, "Orders"): the rows the revenue comes from.
        toInt64(sum(quantity)) AS units, uniqExact(event_id) AS order_count
 FROM event_items
@@ -49,7 +49,7 @@ LIMIT {{limit:UInt32}}
 
 # The grouping column comes from BREAKDOWNS, never from the request.
 BY_COLUMN = """
-SELECT if({column} = '', 'unknown', {column}) AS key, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor,
+SELECT if({column} = '', 'unknown', {column}) AS key, ifNull(sum(toInt128(revenue)), 0) AS revenue_minor,
        count() AS order_count
 FROM events
 WHERE {scope} AND event_type = 'purchase'
@@ -59,8 +59,8 @@ ORDER BY revenue_minor DESC, key
 BREAKDOWNS = ("device_type", "platform", "country")
 
 BY_COUPON = f"""
-SELECT coupon_code, toInt64(ifNull(sum(revenue), 0)) AS revenue_minor, count() AS order_count,
-       toInt64(sum(discount)) AS discount_minor
+SELECT coupon_code, ifNull(sum(toInt128(revenue)), 0) AS revenue_minor, count() AS order_count,
+       sum(toInt128(discount)) AS discount_minor
 FROM events
 WHERE {SCOPE} AND event_type = 'purchase' AND coupon_code != ''
 GROUP BY coupon_code

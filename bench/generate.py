@@ -137,7 +137,8 @@ SELECT
     'secret' AS key_kind,
     if(kind = 'purchase' AND {r(14)} < 0.002, 1, 0) AS fraud_severity,
     if(fraud_severity = 1, ['revenue_above_ceiling'], []) AS fraud_reasons,
-    at AS received_at
+    at AS received_at,
+    toUInt8(0) AS seq
 FROM (
     SELECT number, visit, position, first_number, visit_length,
            {appspace} AS appspace,

@@ -44,17 +44,21 @@ WHERE database = {{db:String}} AND table = 'attribution_dirty' AND active
 
 
 def packed_touch(at: str) -> str:
-    """A touch (its time the column ``at``) packed as (time in ms << 64) | channel_key: the last one is the
-    largest (the later touch, and of two at the same millisecond the larger key), with no sort and no arrays of
-    tuples. Times are after 1970 (ingest refuses timestamps older than the plan's retention), so the packing
-    keeps their order."""
-    return f"bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli({at})), 64), channel_key)"
+    """A touch (its time the column ``at``, its index in its request the column ``seq``) packed as (time in ms <<
+    72) | (seq << 64) | channel_key: the last one is the largest (the later touch; of two at the same millisecond
+    the one sent later, then the larger key), with no sort and no arrays of tuples. Times are after 1970 (ingest
+    refuses timestamps older than the plan's retention), so the packing keeps their order."""
+    return (f"bitOr(bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Milli({at})), 72), "
+            f"bitShiftLeft(toUInt128(seq), 64)), channel_key)")
 
 
-def last_in_lookback(touches: str, bought: str) -> str:
-    """The largest packed touch of ``touches`` within the lookback before ``bought`` (a DateTime64), else 0."""
-    return (f"arrayMax(t -> if(bitShiftRight(t, 64) BETWEEN toUnixTimestamp64Milli({bought}) - {LOOKBACK_MS} "
-            f"AND toUnixTimestamp64Milli({bought}), t, 0), {touches})")
+def last_in_lookback(touches: str, bought: str, bought_seq: str) -> str:
+    """The largest packed touch of ``touches`` within the lookback before the purchase at ``bought`` (a
+    DateTime64) sent as ``bought_seq`` of its request, else 0: a touch exactly LOOKBACK_MS older counts, and one at
+    the purchase's millisecond only if it was sent before it (or is the purchase itself)."""
+    moment = "bitShiftRight(t, 64)"
+    return (f"arrayMax(t -> if({moment} BETWEEN toUInt128(toUnixTimestamp64Milli({bought}) - {LOOKBACK_MS}) * 256 "
+            f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}, t, 0), {touches})")
 
 
 # The round's users' purchases that their marked events can change (a new purchase is one of them; a touch
@@ -66,7 +70,7 @@ INSERT INTO purchase_channels
 WITH
 purchases AS (
     SELECT appspace_id, event_time, event_id, any(user_id) AS buyer, any(revenue) AS order_revenue,
-           any(fraud_severity) AS severity, any(own_channel) AS own
+           any(fraud_severity) AS severity, any(own_channel) AS own, any(seq) AS bought_seq
     FROM purchase_channels
     WHERE event_time >= {{first:DateTime64(3, 'UTC')}}
       AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {LOOKBACK_MS} MILLISECOND
@@ -85,8 +89,10 @@ user_touches AS (
 SELECT purchases.appspace_id AS appspace_id, purchases.event_time AS event_time, purchases.event_id AS event_id,
        purchases.buyer AS user_id, purchases.order_revenue AS revenue, purchases.severity AS fraud_severity,
        purchases.own AS own_channel,
-       {last_in_lookback("user_touches.all_touches", "purchases.event_time")} AS last_touch,
-       {last_in_lookback("user_touches.clean_touches", "purchases.event_time")} AS last_clean_touch
+       {last_in_lookback("user_touches.all_touches", "purchases.event_time", "purchases.bought_seq")} AS last_touch,
+       {last_in_lookback("user_touches.clean_touches", "purchases.event_time", "purchases.bought_seq")}
+           AS last_clean_touch,
+       purchases.bought_seq AS seq
 FROM purchases
 LEFT JOIN user_touches
     ON purchases.appspace_id = user_touches.appspace_id AND cityHash64(purchases.buyer) = user_touches.user_key

@@ -107,6 +107,7 @@ def prepare(job: PrepareJob) -> Prepared:
                 key_kind=job.key_kind,
                 request=job.request,
                 amounts=amounts[index],
+                seq=index,
                 enrich=job.enrich,
             )
         )

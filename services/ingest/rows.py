@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,7 +63,7 @@ def dedup_keys(appspace_id: str, event: IncomingEvent) -> tuple[str, ...]:
 
 
 # Column order of the rows build_row produces (JSONCompactEachRow: positional, no key names to encode
-# or match per row). event_id null means "generate one" (the column's DEFAULT).
+# or match per row).
 EVENT_COLUMNS: tuple[str, ...] = (
     "appspace_id", "event_time", "event_id", "client_event_id", "event_type", "user_id", "anonymous_id",
     "cart_id", "transaction_id", "revenue", "discount", "shipping", "tax", "currency", "revenue_original",
@@ -71,7 +72,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "items.item_list_name", "items.item_list_id", "items.item_image_url", "items.price", "items.price_original",
     "items.quantity", "items.currency", "items.coupon_code", "items.discount",
     "properties", "ip", "user_agent", "country", "device_type", "platform", "locale", "key_kind",
-    "fraud_severity", "fraud_reasons", "received_at",
+    "fraud_severity", "fraud_reasons", "received_at", "seq",
 )
 _NO_ITEMS: tuple[list[object], ...] = tuple([] for _ in range(14))
 
@@ -108,10 +109,15 @@ def build_row(
     key_kind: str,
     request: RequestContext,
     amounts: EventAmounts,
+    seq: int,
     enrich: bool = True,
 ) -> StoredEvent:
     """The stored row; times come preformatted (clickhouse_time) since a request shares them, amounts in
-    base-currency minor units from ``amounts``."""
+    base-currency minor units from ``amounts``, ``seq`` the event's index in its request (the order the client
+    sent, which breaks ties of equal event time).
+
+    An event without a client event_id gets one here, once: a group's INSERT repeated after a failure then
+    writes the same id to every table, whichever of them the failed attempt reached."""
     currency = event.currency or base_currency
     items = event.items
     item_currencies = [item.currency or currency for item in items]
@@ -121,7 +127,7 @@ def build_row(
     row: list[object] = [
         appspace_id,
         event_time,
-        event.event_id or None,
+        event.event_id or str(uuid.uuid4()),
         event.event_id,
         event.event_type,
         event.user_id,
@@ -151,6 +157,7 @@ def build_row(
         0,
         [],
         received_at,
+        seq,
     ]
     transaction = (event.event_type, event.transaction_id) if event.event_type in TRANSACTION_EVENTS else None
     return StoredEvent(

@@ -122,7 +122,9 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
                "user_id": f"big-{failing}"}  # over the revenue ceiling: stored, marked, audited
     blocked = {"event_type": "purchase", "transaction_id": f"bot-{failing}", "revenue": 5, "user_id": f"bot-{failing}",
                "context": {"user_agent": "python-requests/2.31.0"}}  # audited only
-    batch = [{**e, "properties": {"campaign": "autumn"}} for e in [*make_batch(4), flagged, blocked]]
+    # Without client event ids: ingest makes each event's id, which must be the same in every table.
+    batch = [{**{k: v for k, v in e.items() if k != "event_id"}, "properties": {"campaign": f"autumn-{failing}"}}
+             for e in [*make_batch(4), flagged, blocked]]
     dirs = table_dirs(store.data_dir, store.database, [failing])  # type: ignore[attr-defined]
     immutable(dirs, True)
     # Failing when the group's first INSERT comes (after preparation, the fraud check's gathering and the
@@ -137,5 +139,24 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
                                                         "actor_hours": 5, "funnel_steps": 5, "purchase_channels": 3,
                                                         "attribution_dirty": 5}
     assert any("retrying in 0.2 s" in r.message for r in caplog.records)
+    # The same events in every table that keeps their ids, and every touch's channel named in touch_channels.
+    campaign = {"a": shop.appspace_id, "c": f"autumn-{failing}"}
+
+    def ids(table: str, where: str) -> set[str]:
+        return {row["id"] for row in store.query(f"SELECT toString(event_id) AS id FROM {table} "
+                                                 f"WHERE appspace_id = {{a:String}} AND {where}", campaign)}
+
+    stored = ids("events", "properties['campaign'] = {c:String}")
+    bought = ids("events", "properties['campaign'] = {c:String} AND event_type = 'purchase'")
+    assert len(stored) == 5 and len(bought) == 3
+    assert ids("event_properties", "key = 'campaign' AND value = {c:String}") == stored
+    assert ids("touches", "campaign = {c:String}") == stored
+    assert ids("purchase_channels", "event_id IN (SELECT event_id FROM events WHERE properties['campaign'] = "
+                                    "{c:String})") == bought
+    assert ids("event_items", "event_id IN (SELECT event_id FROM touches WHERE campaign = {c:String})") == bought - {
+        next(iter(ids("events", "transaction_id LIKE 'big-%' AND properties['campaign'] = {c:String}")))}
+    assert store.query("SELECT DISTINCT campaign, source, medium FROM touch_channels WHERE appspace_id = {a:String} "
+                       "AND campaign = {c:String}", campaign) == [{"campaign": f"autumn-{failing}", "source": "",
+                                                                  "medium": ""}]
 
 

@@ -51,7 +51,8 @@ def purchase(appspace_id: str, order: str) -> StoredEvent:
                           user_id=f"u-{order}", event_id=eid(order))
     now = clickhouse_time(datetime.now(UTC))
     return build_row(event, appspace_id=appspace_id, base_currency="USD", event_time=now, received_at=now,
-                     key_kind="secret", request=RequestContext(), amounts=EventAmounts("USD"), enrich=False)
+                     key_kind="secret", request=RequestContext(), amounts=EventAmounts("USD"), seq=0,
+                     enrich=False)
 
 
 def stored(store: Store, appspace_id: str) -> dict[str, int]:

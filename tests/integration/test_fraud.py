@@ -348,3 +348,17 @@ def test_unknown_bots_rule_respects_block_bots_false(fraud) -> None:
     assert check(fraud, checked("view_cart", bot=True), secret=True) == [(0, [])]
     assert check(fraud, checked("view_cart", bot=True, user_agent_from_sender=True), secret=True) == [
         (2, ["bot_user_agent"])]
+
+
+def test_a_blocked_event_sent_again_is_listed_once(http, new_appspace) -> None:
+    """A bot re-sends its order and its add_to_cart (same event_id), without timestamps: each request has its
+    own time, and blocked events are not deduplicated, yet each is one caught event."""
+    shop = new_appspace()
+    again = [purchase(transaction_id="bot-again", items=[]), {**ADD_TO_CART, "event_id": str(uuid.uuid4())}]
+    for _ in range(3):
+        response = http.post(BATCH, json={"events": again}, headers=headers(shop.publishable_key, BOTS["Googlebot"]))
+        assert response.json() == {"ok": True, "accepted": 2, "errors": []}
+        time.sleep(0.01)
+    caught = http.get(FRAUD_EVENTS, headers={"X-API-Key": shop.secret_key}).json()["events"]
+    assert sorted((e["event_type"], e["transaction_id"], e["status"]) for e in caught) == [
+        ("add_to_cart", "", "blocked"), ("purchase", "bot-again", "blocked")]

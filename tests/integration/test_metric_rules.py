@@ -195,3 +195,79 @@ FROM numbers(1000)
     assert revenue.totals(store, params, now)["purchase_revenue"] == 10**19  # 1,000 x 10^16
     assert revenue.top_products(store, params, 1)[0]["revenue_minor"] == 10**19
     assert revenue.by_column(store, params, "device_type")[0]["revenue_minor"] == 10**19
+
+
+def untimed(event_type: str, actor: dict[str, str], **fields: Any) -> events_pb2.EcommerceEvent:
+    """An event sent without a timestamp: it gets the request's time, as every event of its request does."""
+    return ev(event_type, actor, "", **fields)
+
+
+def test_events_of_one_request_keep_the_order_they_were_sent_in(http, ingest, new_appspace) -> None:
+    shop = new_appspace()
+    u = {"user_id": "j1"}
+    shirt, hoodie = [item("sku_1", 20)], [item("sku_2", 30)]
+    sent = [untimed("view_item", u, items=shirt), untimed("add_to_wishlist", u, items=shirt), untimed("search", u),
+            untimed("share", u), untimed("rate", u), untimed("add_to_cart", u, items=shirt),
+            untimed("remove_from_cart", u, items=shirt), untimed("add_to_cart", u, items=hoodie),
+            untimed("view_cart", u), untimed("begin_checkout", u), untimed("add_payment_info", u),
+            untimed("purchase", u, transaction_id="j1-o", revenue=30)]
+    send(ingest, shop, *sent)
+    journey = get(http, shop, "user-journey", user_id="j1")["events"]
+    assert [e["event_type"] for e in journey] == [e.event_type for e in sent]
+    assert len({e["timestamp"] for e in journey}) == 1  # one request, one time
+
+
+def test_a_touch_sent_after_the_purchase_in_the_same_request_does_not_count_for_it(http, ingest, new_appspace) -> None:
+    """t1's batch is [purchase 25.00, touch "after"]; t2's [touch "before", purchase 15.00]; no timestamps."""
+    shop = new_appspace()
+
+    def touch(user: str, campaign: str) -> events_pb2.EcommerceEvent:
+        return untimed("view_item", {"user_id": user}, items=[item("sku_1", 20)],
+                       properties={"utm_campaign": campaign, "utm_source": "src", "utm_medium": "cpc"})
+
+    send(ingest, shop, untimed("purchase", {"user_id": "t1"}, transaction_id="t1-o", revenue=25),
+         touch("t1", "after"))
+    send(ingest, shop, touch("t2", "before"),
+         untimed("purchase", {"user_id": "t2"}, transaction_id="t2-o", revenue=15))
+    for model in ("last_click", "linear", "time_decay", "position_based"):
+        rows, unattributed = attribution(http, shop, model)
+        assert (rows, unattributed) == ([("before", 15.0, 1.0)], {"revenue": 25.0, "orders": 1}), model
+    channels = get(http, shop, "revenue-by-channel")["channels"]
+    # t1's purchase is direct; t1 and t2 were both touched in the range, so no actor is left without a touch (0).
+    assert [(c["campaign"], c["revenue"], c["conversion_rate"]) for c in channels] == [
+        ("(direct)", 25.0, 0.0), ("before", 15.0, 100.0)]
+
+
+def test_funnel_steps_sent_together_count_in_the_order_sent(http, ingest, new_appspace) -> None:
+    """g1 sends [add_to_cart, view_item] in one batch, g2 [view_item, add_to_cart]; no timestamps."""
+    shop = new_appspace()
+    send(ingest, shop, untimed("add_to_cart", {"user_id": "g1"}, items=[item("sku_1", 20)]),
+         untimed("view_item", {"user_id": "g1"}, items=[item("sku_1", 20)]))
+    send(ingest, shop, untimed("view_item", {"user_id": "g2"}, items=[item("sku_1", 20)]),
+         untimed("add_to_cart", {"user_id": "g2"}, items=[item("sku_1", 20)]))
+    assert [s["count"] for s in get(http, shop, "funnel")["steps"]] == [2, 1, 0, 0, 0, 0]  # g2 only adds after
+
+
+def test_carts_judge_events_of_equal_time_in_the_order_sent(http, ingest, new_appspace) -> None:
+    """Two hours ago, at one moment: k1's batch is [purchase, add_to_cart] (the cart was filled after the order:
+    abandoned), k2's [add_to_cart, purchase] (completed)."""
+    shop = new_appspace()
+    moment = stamp(datetime.now(UTC) - timedelta(hours=2))
+    send(ingest, shop, ev("purchase", {"user_id": "c1"}, moment, cart_id="k1", transaction_id="k1-o", revenue=5),
+         ev("add_to_cart", {"user_id": "c1"}, moment, cart_id="k1", items=[item("sku_3", 15)]))
+    send(ingest, shop, ev("add_to_cart", {"user_id": "c2"}, moment, cart_id="k2", items=[item("sku_1", 20)]),
+         ev("purchase", {"user_id": "c2"}, moment, cart_id="k2", transaction_id="k2-o", revenue=20))
+    assert get(http, shop, "cart-abandonment") == {
+        "abandonment_rate": 50.0, "abandoned_carts": 1, "abandoned_revenue": 15.0, "completed_carts": 1, "days": 30}
+
+
+def test_a_cart_filled_by_two_actors_is_completed_by_either_on_every_call(http, ingest, new_appspace) -> None:
+    """Cart k9 is filled anonymously (a9), then by the logged-in u9, who buys without naming the cart."""
+    shop = new_appspace()
+    send(ingest, shop,
+         ev("add_to_cart", {"anonymous_id": "a9"}, days_before(1), cart_id="k9", items=[item("sku_1", 20)]),
+         ev("add_to_cart", {"user_id": "u9"}, days_before(0.99), cart_id="k9", items=[item("sku_2", 30)]),
+         ev("purchase", {"user_id": "u9"}, days_before(0.98), transaction_id="k9-o", revenue=50))
+    for _ in range(5):
+        judged = get(http, shop, "cart-abandonment")
+        assert (judged["completed_carts"], judged["abandoned_carts"]) == (1, 0)

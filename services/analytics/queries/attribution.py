@@ -28,30 +28,34 @@ DECAY_SCALE = 10**12
 
 _CREDITS = """
 purchases AS (
-    SELECT event_id AS purchase_id, user_id, event_time AS bought_at, ifNull(revenue, 0) AS order_revenue
+    SELECT event_id AS purchase_id, user_id, event_time AS bought_at, seq AS bought_seq,
+           ifNull(revenue, 0) AS order_revenue
     FROM events
     WHERE {scope} AND event_type = 'purchase' AND user_id != ''
 ),
--- Each buyer's touches as one array sorted by time (ties by event id) of (time, channel key): the join then
+-- Each buyer's touches as one array sorted by time (ties by the order sent, then event id) of (time, order sent,
+-- channel key): the join then
 -- pairs ~one row per purchase with a compact array, instead of a row per (purchase, touch) with three strings
 -- that window functions must sort again. Users and channels travel as 64-bit keys (as scope.ACTOR_KEY
 -- explains); CHANNEL_NAMES turns channel keys back into text.
 user_touches AS (
     SELECT user_key,
-           arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray((at, event_id, channel_key)))) AS ts
+           arrayMap(x -> (x.1, x.2, x.4), arraySort(x -> (x.1, x.2, x.3), groupArray((at, seq, event_id, channel_key))))
+               AS ts
     FROM tagged
     WHERE user_key IN (SELECT cityHash64(user_id) FROM purchases)
     GROUP BY user_key
 ),
--- Per purchase: its touches in the window (a touch exactly `window` days old counts, as in revenue-by-channel),
+-- Per purchase: its touches in the window (a touch exactly `window` days old counts, as in revenue-by-channel; one
+-- at the purchase's time counts if it was sent before it or is the purchase itself),
 -- each touch's integer weight, the distinct channels with the sum of their touches' weights, and each channel's
 -- credit in whole minor units (largest remainder).
 per_purchase AS (
     SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
-           arrayFilter(x -> x.1 <= purchases.bought_at AND x.1 >= purchases.bought_at - INTERVAL {window} DAY,
-                       user_touches.ts) AS window_ts,
+           arrayFilter(x -> (x.1, x.2) <= (purchases.bought_at, purchases.bought_seq)
+                            AND x.1 >= purchases.bought_at - INTERVAL {window} DAY, user_touches.ts) AS window_ts,
            length(window_ts) AS n,
-           arrayMap(x -> x.2, window_ts) AS touch_channels,
+           arrayMap(x -> x.3, window_ts) AS touch_channels,
            {touch_weights} AS touch_weights,
            arrayDistinct(touch_channels) AS channels,
            arrayMap(c -> arraySum(arrayMap((w, t) -> if(t = c, w, 0), touch_weights, touch_channels)), channels)

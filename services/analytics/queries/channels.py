@@ -28,9 +28,9 @@ LOOKBACK_DAYS = LOOKBACK_MS // (24 * 3600 * 1000)
 
 
 # Each purchase in the range with its channel: its own, else its user's last touch in the lookback, else direct.
-# Last touches come from purchase_channels (services/analytics/last_touches.py), packed as (time in ms << 64) |
-# channel key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch); a purchase may have several
-# rows until merges fold them, its fields repeated on each and its last touch their max().
+# Last touches come from purchase_channels (services/analytics/last_touches.py), packed as (time in ms << 72) |
+# (seq << 64) | channel key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch); a purchase may
+# have several rows until merges fold them, its fields repeated on each and its last touch their max().
 _BY_KEY = f"""
 by_key AS (
     SELECT if(own != 0, own, toUInt64(bitAnd(touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key,
@@ -65,7 +65,7 @@ WITH
 {TAGGED.format(lookback=LOOKBACK_DAYS)},
 purchases AS (
     SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own, any(user_id) AS buyer,
-           any(event_time) AS bought_at, {_STORED_TOUCH} AS stored
+           any(event_time) AS bought_at, any(seq) AS bought_seq, {_STORED_TOUCH} AS stored
     FROM purchase_channels
     WHERE {SCOPE}
     GROUP BY event_id
@@ -79,7 +79,7 @@ pending_touches AS (
 attributed AS (
     SELECT order_revenue, own,
            if(buyer IN {{pending_round:Array(String)}},
-              {last_in_lookback("pending_touches.touches", "bought_at")}, stored) AS touch
+              {last_in_lookback("pending_touches.touches", "bought_at", "bought_seq")}, stored) AS touch
     FROM purchases LEFT JOIN pending_touches ON purchases.buyer = pending_touches.buyer
 ),
 {_BY_KEY}"""

@@ -11,15 +11,22 @@ from carthouse.errors import InvalidArgument
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS, pending_users
 
+# A blocked event is not deduplicated (it is stored nowhere else), so a client re-sending it adds an audit row each
+# time, with the time of its request when it carries no timestamp. Rows of one audit key (the transaction, else the
+# client's event id) are one caught event: the first caught is listed.
 LIST_CAUGHT = """
 SELECT toUnixTimestamp64Milli(event_time) AS event_time_ms, audit_key, severity, reasons, event_type, user_id,
        anonymous_id, transaction_id, event_id, revenue, currency, ip, user_agent
-FROM fraud_events FINAL
-WHERE appspace_id = {appspace:String}
-  AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
-  AND ({severity:UInt8} = 0 OR severity = {severity:UInt8})
-  AND """ + PENDING_USERS + """
-  AND (event_time, audit_key) < (fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC'), {after_key:String})
+FROM (
+    SELECT * FROM fraud_events FINAL
+    WHERE appspace_id = {appspace:String}
+      AND event_time >= {since:DateTime64(3, 'UTC')} AND event_time < {until:DateTime64(3, 'UTC')}
+      AND ({severity:UInt8} = 0 OR severity = {severity:UInt8})
+      AND """ + PENDING_USERS + """
+    ORDER BY audit_key, caught_at
+    LIMIT 1 BY audit_key
+)
+WHERE (event_time, audit_key) < (fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC'), {after_key:String})
 ORDER BY event_time DESC, audit_key DESC
 LIMIT {limit:UInt32}
 """

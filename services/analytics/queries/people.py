@@ -14,7 +14,7 @@ JOURNEY = f"""
 SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties
 FROM events
 WHERE {SCOPE} AND user_id = {{user:String}}
-ORDER BY event_time, event_id
+ORDER BY event_time, seq, event_id
 LIMIT {{limit:UInt32}}
 """
 
@@ -27,7 +27,8 @@ ORDER BY event_id, item_id
 
 
 def journey(store: Store, params: dict[str, Any], user_id: str, limit: int) -> list[dict[str, Any]]:
-    """The user's events in the range, oldest first, each with an ``items`` list (item order: by item_id)."""
+    """The user's events in the range, oldest first (of equal times, in the order the client sent them), each
+    with an ``items`` list (item order: by item_id)."""
     events = store.query(JOURNEY, {**params, "user": user_id, "limit": limit})
     if not events:
         return []

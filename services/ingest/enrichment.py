@@ -56,6 +56,10 @@ def classify_user_agent(user_agent: str) -> tuple[str, str]:
         return "bot", platform
     if device_family == "iPad" or any(hint in lowered for hint in TABLET_HINTS):
         return "tablet", platform
+    if "macintosh" in lowered and "mobile/" in lowered:
+        # iPadOS Safari asking for the desktop site says "Macintosh" but keeps WebKit's Mobile/ build token; a Mac
+        # never sends it.
+        return "tablet", "ios"
     if os_family == "Android":
         # Android tablets' browsers leave "Mobile" out of the user agent; apps (Dalvik) never send it.
         return ("mobile" if "mobile" in lowered or "dalvik/" in lowered else "tablet"), platform
@@ -63,6 +67,9 @@ def classify_user_agent(user_agent: str) -> tuple[str, str]:
         return "mobile", platform
     if platform == "web":
         return "desktop", platform
+    if "(x11;" in lowered:
+        # An X11 window system: a desktop Unix, whatever distribution ua-parser names (Arch, CentOS, Gentoo…).
+        return "desktop", "web"
     return UNKNOWN, platform
 
 

@@ -1,5 +1,8 @@
 """Device type, platform and country for real user agents and addresses (ua-parser and iptocc, no fakes)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from services.ingest.enrichment import classify_user_agent, country_of
@@ -84,3 +87,24 @@ def test_the_table_is_large_enough() -> None:
 )
 def test_countries(address: str, country: str) -> None:
     assert country_of(address) == country
+
+
+def test_ipados_safari_asking_for_the_desktop_site_is_a_tablet_on_ios() -> None:
+    # "Macintosh", but with WebKit's Mobile/ build token, which no Mac sends.
+    user_agent = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                  "Version/13.1.2 Mobile/15E148 Safari/604.1")
+    assert classify_user_agent(user_agent) == ("tablet", "ios")
+
+
+def test_agreement_with_a_labelled_corpus_of_real_user_agents() -> None:
+    """78 user agents labelled by ua-parser-js and Matomo Device Detector (tests/fixtures/user_agents/README.md).
+    The disagreements left are user agents that break the convention the labels elsewhere follow: two phones
+    without "Mobile" (Galaxy S6 on Android 4.4, Pixel 2 in desktop mode), a 7" tablet and a Dalvik app that say
+    Mobile or nothing, and Windows RT on a touch ARM tablet, which looks like a touch laptop."""
+    corpus = json.loads((Path(__file__).parent.parent / "fixtures" / "user_agents" / "labelled.json").read_text())
+    agreed: dict[str, list[bool]] = {}
+    for row in corpus:
+        agreed.setdefault(row["device_type"], []).append(
+            classify_user_agent(row["user_agent"])[0] == row["device_type"])
+    assert {kind: (sum(hits), len(hits)) for kind, hits in agreed.items()} == {
+        "desktop": (19, 19), "tablet": (27, 30), "mobile": (27, 29)}  # 100 %, 90 %, 93 %

@@ -222,7 +222,10 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         limit = request.limit if request.HasField("limit") else DEFAULT_JOURNEY
         if limit < 1:
             raise InvalidArgument(f"limit must be a positive whole number, got {limit}")
-        events = people.journey(self._store, params, request.user_id, min(limit, MAX_JOURNEY))
+        order = request.order or "oldest"
+        if order not in people.JOURNEY_ORDERS:
+            raise InvalidArgument("order must be oldest or newest")
+        events = people.journey(self._store, params, request.user_id, min(limit, MAX_JOURNEY), order)
         return analytics_pb2.UserJourneyResponse(
             events=[_journey_event(event, digits) for event in events], user_id=request.user_id
         )

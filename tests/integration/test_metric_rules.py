@@ -271,3 +271,23 @@ def test_a_cart_filled_by_two_actors_is_completed_by_either_on_every_call(http, 
     for _ in range(5):
         judged = get(http, shop, "cart-abandonment")
         assert (judged["completed_carts"], judged["abandoned_carts"]) == (1, 0)
+
+
+def test_user_journey_reaches_an_active_users_newest_events(http, ingest, new_appspace) -> None:
+    """n1 has 150 views over the last days, then buys: the default page (100, oldest first) ends before the
+    purchase; order=newest starts with it."""
+    shop = new_appspace()
+    views = [ev("view_item", {"user_id": "n1"}, days_before(3 - n / 100), items=[item("sku_1", 20)])
+             for n in range(150)]
+    for start in (0, 100):
+        send(ingest, shop, *views[start:start + 100])
+    send(ingest, shop, purchase("n1", "n1-o", 99.5))
+    oldest = get(http, shop, "user-journey", user_id="n1")["events"]
+    assert len(oldest) == 100 and {e["event_type"] for e in oldest} == {"view_item"}
+    newest = get(http, shop, "user-journey", user_id="n1", order="newest", limit=3)["events"]
+    assert [(e["event_type"], e.get("revenue")) for e in newest] == [
+        ("purchase", 99.5), ("view_item", None), ("view_item", None)]
+    assert newest[1]["timestamp"] > newest[2]["timestamp"]  # newest first
+    bad = http.get(f"{API}/user-journey", params={"user_id": "n1", "order": "latest"},
+                   headers={"X-API-Key": shop.secret_key})
+    assert (bad.status_code, bad.json()) == (400, {"error": "order must be oldest or newest"})

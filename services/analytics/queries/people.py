@@ -14,9 +14,11 @@ JOURNEY = f"""
 SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties
 FROM events
 WHERE {SCOPE} AND user_id = {{user:String}}
-ORDER BY event_time, seq, event_id
+ORDER BY event_time {{direction}}, seq {{direction}}, event_id {{direction}}
 LIMIT {{limit:UInt32}}
 """
+# The journey's orders: the range's first events oldest first, or its last events newest first.
+JOURNEY_ORDERS = {"oldest": "ASC", "newest": "DESC"}
 
 JOURNEY_ITEMS = f"""
 SELECT event_id, item_id, item_name, price_original, quantity
@@ -26,10 +28,13 @@ ORDER BY event_id, item_id
 """
 
 
-def journey(store: Store, params: dict[str, Any], user_id: str, limit: int) -> list[dict[str, Any]]:
-    """The user's events in the range, oldest first (of equal times, in the order the client sent them), each
-    with an ``items`` list (item order: by item_id)."""
-    events = store.query(JOURNEY, {**params, "user": user_id, "limit": limit})
+def journey(
+    store: Store, params: dict[str, Any], user_id: str, limit: int, order: str = "oldest"
+) -> list[dict[str, Any]]:
+    """The user's first (``order`` "oldest") or last ("newest", newest first) ``limit`` events in the range (of equal
+    times, in the order the client sent them), each with an ``items`` list (item order: by item_id)."""
+    sql = JOURNEY.replace("{direction}", JOURNEY_ORDERS[order])
+    events = store.query(sql, {**params, "user": user_id, "limit": limit})
     if not events:
         return []
     items: dict[str, list[dict[str, Any]]] = {}

@@ -33,10 +33,9 @@ def main() -> int:
                         "ORDER BY count() DESC LIMIT 1", {"a": appspace})
     total = store.scalar("SELECT count() FROM events")
     started = time.perf_counter()
-    rows = deletions.delete_user(store, None, appspace, user)
+    rows, _ = deletions.delete_user(store, None, appspace, user)
     elapsed = time.perf_counter() - started
-    left = sum(int(store.scalar(f"SELECT count() FROM {t} WHERE appspace_id = {{a:String}} AND user_id = {{u:String}}",
-                                {"a": appspace, "u": user})) for t in deletions.TABLES)
+    left = deletions.count_rows(store, appspace, user)
     print(f"deleted user {user}: {rows} rows in {len(deletions.TABLES)} tables removed in {elapsed:.1f} s "
           f"from a store of {total:,} events; rows left: {left}")
     print(machine_line())

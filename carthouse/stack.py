@@ -8,6 +8,7 @@ data directory), each its own gRPC service; FraudService, which needs only Redis
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -89,9 +90,11 @@ def _bindings(
             )
         )
     if "analytics" in services:
-        deletion_worker = DeletionWorker(store, redis_client).start()
+        # The two workers that rewrite stored rows of users never run at once (deletions.py explains why).
+        rewrites = threading.Lock()
+        deletion_worker = DeletionWorker(store, redis_client, rewrites).start()
         resources.callback(deletion_worker.stop)
-        resources.callback(LastTouchWorker(store).start().stop)
+        resources.callback(LastTouchWorker(store, rewrites).start().stop)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,

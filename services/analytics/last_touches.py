@@ -15,6 +15,7 @@ workers (replicas) may run the same round: rows are merged with max(), which the
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 
 from carthouse.store import Store
@@ -30,9 +31,12 @@ LOOKBACK_MS = 30 * 24 * 3600 * 1000
 
 # Where the last round ended (the migration writes the first mark, after its backfill).
 DONE_UNTIL = "(SELECT max(done_until) FROM attribution_progress)"
+# Users whose deletion is pending are left out: their rows are being removed (deletions.py).
 ROUND_USERS = f"""
 SELECT appspace_id, user_id, min(first_at) AS first_at, max(last_at) AS last_at FROM attribution_dirty
 WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')}}
+  AND (appspace_id, user_id) NOT IN (
+      SELECT appspace_id, user_id FROM deletion_requests FINAL WHERE status = 'pending')
 GROUP BY appspace_id, user_id
 """
 # Days of marks wholly before the day before the last round's end: nothing reads them again.
@@ -121,13 +125,17 @@ def _store_time(store: Store) -> datetime:
 
 
 class LastTouchWorker(Rounds):
-    """Runs store_round every POLL_SECONDS until stopped."""
+    """Runs store_round every POLL_SECONDS until stopped, holding ``rewrites`` (deletions hold it too)."""
 
-    def __init__(self, store: Store, poll_seconds: float = POLL_SECONDS) -> None:
-        super().__init__("last-touches", self._round, poll_seconds, log)
+    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
+                 margin: timedelta = MARGIN) -> None:
+        super().__init__("last-touches", self.run_once, poll_seconds, log)
         self._store = store
+        self._rewrites = rewrites
+        self._margin = margin
 
-    def _round(self) -> None:
-        users = store_round(self._store)
+    def run_once(self) -> None:
+        with self._rewrites:
+            users = store_round(self._store, self._margin)
         if users:
             log.info("stored the last touches of %d users' purchases", users)

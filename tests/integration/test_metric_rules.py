@@ -291,3 +291,22 @@ def test_user_journey_reaches_an_active_users_newest_events(http, ingest, new_ap
     bad = http.get(f"{API}/user-journey", params={"user_id": "n1", "order": "latest"},
                    headers={"X-API-Key": shop.secret_key})
     assert (bad.status_code, bad.json()) == (400, {"error": "order must be oldest or newest"})
+
+
+def test_units_sold_past_two_to_the_31_are_exact(http, store, new_appspace) -> None:
+    """3,000 stored purchases of one item with quantity 1,000,000 (the most ingest takes) are 3 x 10^9 units, more
+    than a 32-bit count holds."""
+    shop = new_appspace()
+    store.execute(f"""
+INSERT INTO events_ingest (appspace_id, event_time, event_id, event_type, user_id, transaction_id, revenue, currency,
+                           `items.item_id`, `items.price`, `items.quantity`, `items.item_name`, `items.item_category`,
+                           `items.item_brand`, `items.item_variant`, `items.item_list_name`, `items.item_list_id`,
+                           `items.item_image_url`, `items.price_original`, `items.currency`, `items.coupon_code`,
+                           `items.discount`)
+SELECT '{shop.appspace_id}', now64(3) - INTERVAL 1 HOUR, generateUUIDv4(number), 'purchase', 'bulk',
+       concat('t', toString(number)), 100, 'USD', ['sku_1'], [1], [1000000], ['Pin'], [''], [''], [''], [''], [''],
+       [''], [NULL], ['USD'], [''], [0]
+FROM numbers(3000)
+""", {})
+    assert get(http, shop, "overview")["total_items_sold"] == 3_000_000_000
+    assert get(http, shop, "top-products")["products"][0]["quantity"] == 3_000_000_000

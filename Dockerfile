@@ -13,6 +13,7 @@ COPY scripts ./scripts
 COPY carthouse ./carthouse
 COPY services ./services
 COPY gateway ./gateway
+COPY app ./app
 RUN scripts/gen-protos python && pip install --no-cache-dir . \
     && useradd --system --uid 10001 carthouse && mkdir -p /data && chown carthouse /data
 

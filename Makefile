@@ -4,7 +4,7 @@ PIP     := .venv/bin/pip
 PROTOS  := $(wildcard protos/carthouse/v1/*.proto)
 STAMP   := .venv/.installed
 
-.PHONY: setup gen run test lint bench clean
+.PHONY: setup gen run test lint release-contract bench clean
 
 setup: $(STAMP) build/carthouse.pb
 
@@ -26,8 +26,28 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup
+# npm tools (buf), pinned by package-lock.json.
+NPM_STAMP := node_modules/.package-lock.json
+BUF       := node_modules/.bin/buf
+IMAGE     := build/carthouse.pb\#format=binpb
+RELEASED  := protos/released/carthouse-v1.binpb
+AGAINST   := $(RELEASED)\#format=binpb
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+# ruff; the layering contracts (pyproject.toml, import-linter); buf lint of the protos; buf breaking against the
+# released contract, so that a change that would break clients fails here.
+lint: setup $(NPM_STAMP)
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+	$(BUF) lint "$(IMAGE)" --config protos/buf.yaml --path carthouse/v1
+	$(BUF) breaking "$(IMAGE)" --against "$(AGAINST)" --config protos/buf.yaml \
+		--against-config protos/buf.yaml --path carthouse/v1
+
+# At a release, on purpose: the current contract becomes the one later changes must not break.
+release-contract: gen
+	cp build/carthouse.pb $(RELEASED)
 
 bench: setup
 	$(PY) bench/ingest_grpc.py

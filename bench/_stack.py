@@ -17,9 +17,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from carthouse.redis_server import free_port
+from app.redis_server import free_port
 
-CLI = [sys.executable, "-m", "carthouse.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 
 
 class StackProcess:

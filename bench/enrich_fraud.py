@@ -1,7 +1,7 @@
 """What enrichment and fraud checking cost.
 
 1. Enrichment (ua-parser + iptocc) per event, in-process as the ingest workers run it.
-2. FraudService.Check per event over gRPC on 100-event batches (30 % purchases, so velocity is counted in
+2. FraudService.CheckEvents per event over gRPC on 100-event batches (30 % purchases, so velocity is counted in
    Redis), against FraudService in its process as the embedded stack runs it, with a real redis-server.
 3. The ingest benchmark (bench/ingest_grpc.py) with both switched off (CARTHOUSE_ENRICHMENT=off,
    CARTHOUSE_FRAUD_TARGET=off) and on, alternating, --rounds times each; the drop must stay within 15 %.
@@ -25,10 +25,10 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.fraud_process import fraud_process  # noqa: E402
+from app.redis_server import RedisServer  # noqa: E402
 from bench._stack import machine_line  # noqa: E402
 from bench.ingest_grpc import run_ingest  # noqa: E402
-from carthouse.fraud_process import fraud_process  # noqa: E402
-from carthouse.redis_server import RedisServer  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
 
@@ -54,14 +54,14 @@ def enrichment_cost(events: int, rng: random.Random) -> float:
     return (time.perf_counter() - started) / events * 1e6
 
 
-def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckRequest]:
+def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckEventsRequest]:
     """100-event requests as ingest builds them: 30 % purchases, each user with an address of their own."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     requests = []
     for _ in range(count):
         users = [rng.randrange(50_000) for _ in range(100)]
         kinds = ["purchase" if rng.random() < 0.3 else "add_to_cart" for _ in users]
-        requests.append(fraud_pb2.CheckRequest(batches=[fraud_pb2.EventBatch(
+        requests.append(fraud_pb2.CheckEventsRequest(batches=[fraud_pb2.EventBatch(
             appspace_id="as_bench", base_digits=2, event_types=kinds, event_times_ms=[now_ms] * 100,
             actors=[f"user_{u}" for u in users], transaction_ids=[uuid.uuid4().hex for _ in users],
             currencies=["USD"] * 100, revenues_minor=[4999 if k == "purchase" else -1 for k in kinds],
@@ -73,7 +73,7 @@ def fraud_requests(count: int, rng: random.Random) -> list[fraud_pb2.CheckReques
 
 
 def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
-    """(microseconds per event, events/s) of FraudService.Check from one client, 100-event batches."""
+    """(microseconds per event, events/s) of FraudService.CheckEvents from one client, 100-event batches."""
     with tempfile.TemporaryDirectory(prefix="carthouse-fraud-") as scratch:
         redis = RedisServer(Path(scratch)).start()
         with fraud_process(redis.url) as target, grpc.insecure_channel(target) as channel:
@@ -82,7 +82,7 @@ def fraud_cost(seconds: float, rng: random.Random) -> tuple[float, float]:
             checked = 0
             started = time.perf_counter()
             while time.perf_counter() - started < seconds:
-                stub.Check(requests[checked // 100 % len(requests)])
+                stub.CheckEvents(requests[checked // 100 % len(requests)])
                 checked += 100
             elapsed = time.perf_counter() - started
         redis.stop()

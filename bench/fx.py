@@ -29,7 +29,7 @@ def build(count: int, seed: int = 3) -> list[bytes]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     return [
-        fx_pb2.ConvertRequest(
+        fx_pb2.ConvertAmountsRequest(
             base_currency="USD",
             amounts=[
                 fx_pb2.Amount(amount=f"{rng.uniform(1, 500):.2f}", currency=rng.choice(CURRENCIES),
@@ -43,8 +43,8 @@ def build(count: int, seed: int = 3) -> list[bytes]:
 
 async def drive(target: str, requests: list[bytes], concurrency: int, seconds: float) -> tuple[int, int, float]:
     channel = grpc.aio.insecure_channel(target)
-    call = channel.unary_unary("/carthouse.v1.FxService/Convert",
-                               response_deserializer=fx_pb2.ConvertResponse.FromString)
+    call = channel.unary_unary("/carthouse.v1.FxService/ConvertAmounts",
+                               response_deserializer=fx_pb2.ConvertAmountsResponse.FromString)
     converted = errors = cursor = 0
     started = time.perf_counter()
 

@@ -7,8 +7,6 @@ from pathlib import Path
 import uvicorn
 
 from carthouse.config import Settings
-from carthouse.lifeline import follow_parent_from_env
-from carthouse.startup import freeze_loaded_objects
 from gateway.app import Gateway, GatewayConfig
 from gateway.descriptors import ApiDescriptors
 
@@ -41,13 +39,3 @@ def gateway_server(app: Gateway, host: str, port: int, log_level: str = "warning
             timeout_graceful_shutdown=15,
         )
     )
-
-
-def run_gateway(settings: Settings, redis_url: str) -> None:
-    """Serve until SIGINT/SIGTERM (or, started by `carthouse run`, until that process is gone); uvicorn lets
-    in-flight requests finish before it exits."""
-    server = gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
-                            settings.log_level.lower())
-    follow_parent_from_env(lambda: setattr(server, "should_exit", True))
-    freeze_loaded_objects()
-    server.run()

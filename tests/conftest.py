@@ -16,9 +16,9 @@ import grpc
 import httpx
 import pytest
 
+from app.redis_server import RedisServer
+from app.stack import RunningStack, running_stack
 from carthouse.config import Settings
-from carthouse.redis_server import RedisServer
-from carthouse.stack import RunningStack, running_stack
 from carthouse.store import Store
 from carthouse.store.migrate import migrate
 from carthouse.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2_grpc

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from carthouse.redis_server import free_port
+from app.redis_server import free_port
 from gateway.app import Gateway, GatewayConfig
 from gateway.descriptors import ApiDescriptors
 from gateway.server import gateway_server

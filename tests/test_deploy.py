@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from carthouse.stack import SERVICES
+from app.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from carthouse.stack import SERVICES
+from app.stack import SERVICES
 from gateway.descriptors import ApiDescriptors
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -79,9 +79,9 @@ class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
     def __init__(self, velocity: VelocityCounter) -> None:
         self._velocity = velocity
 
-    async def Check(
-        self, request: fraud_pb2.CheckRequest, context: grpc.aio.ServicerContext
-    ) -> fraud_pb2.CheckResponse:
+    async def CheckEvents(
+        self, request: fraud_pb2.CheckEventsRequest, context: grpc.aio.ServicerContext
+    ) -> fraud_pb2.CheckEventsResponse:
         # A coroutine on the event loop: the work is short, and a thread hop per call would cost more.
         try:
             batches = [(batch, _columns(batch)) for batch in request.batches]
@@ -95,7 +95,7 @@ class FraudServicer(fraud_pb2_grpc.FraudServiceServicer):
             windows += [(window, number, index, limits, reason)
                         for window, index, limits, reason in velocity_windows(batch.appspace_id, columns, settings)]
         self._velocity_rules(windows, found)
-        return fraud_pb2.CheckResponse(batches=[
+        return fraud_pb2.CheckEventsResponse(batches=[
             fraud_pb2.BatchVerdicts(verdicts=[
                 fraud_pb2.Verdict(index=index, severity=v.severity, reasons=v.reasons)
                 for index, v in sorted(verdicts.items())

@@ -28,11 +28,13 @@ class FxServicer(fx_pb2_grpc.FxServiceServicer):
     def __init__(self, converter: FxConverter) -> None:
         self._converter = converter
 
-    def Convert(self, request: fx_pb2.ConvertRequest, context: grpc.ServicerContext) -> fx_pb2.ConvertResponse:
+    def ConvertAmounts(
+        self, request: fx_pb2.ConvertAmountsRequest, context: grpc.ServicerContext
+    ) -> fx_pb2.ConvertAmountsResponse:
         base = request.base_currency.upper()
         # Amounts of one request mostly share currency and time: each rate is looked up once per call.
         rates: dict[tuple[str, str], tuple[Decimal, str, str, bool] | str] = {}
-        return fx_pb2.ConvertResponse(results=[self._convert(item, base, rates) for item in request.amounts])
+        return fx_pb2.ConvertAmountsResponse(results=[self._convert(item, base, rates) for item in request.amounts])
 
     def _convert(self, item: fx_pb2.Amount, base: str, rates: dict) -> fx_pb2.Converted:
         key = (item.currency.upper(), item.event_time)

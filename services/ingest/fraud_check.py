@@ -1,5 +1,5 @@
 """Ingest's side of fraud checking. The preparation workers describe each request's valid events for
-FraudService (a serialized EventBatch); the pipeline sends the batches of concurrent requests in one Check,
+FraudService (a serialized EventBatch); the pipeline sends the batches of concurrent requests in one CheckEvents,
 then marks flagged and blocked rows; blocked ones go to the fraud audit only (migration 0008). If FraudService cannot
 answer, events are stored unflagged with a reason: fraud checking never costs an acknowledged event."""
 
@@ -25,7 +25,7 @@ from services.ingest.rows import StoredEvent, client_of, with_verdict
 
 log = logging.getLogger("carthouse.ingest.fraud")
 
-CHECK_METHOD = "/carthouse.v1.FraudService/Check"
+CHECK_METHOD = "/carthouse.v1.FraudService/CheckEvents"
 CHECK_TIMEOUT_SECONDS = 2.0
 # CARTHOUSE_FRAUD_TARGET=off: no fraud checking at all (to measure what it costs); events stored unmarked.
 FRAUD_OFF = "off"
@@ -128,7 +128,7 @@ def _length_delimited(field_number: int, payload: bytes) -> bytes:
 
 
 class FraudClient:
-    """Sends the event batches of concurrent ingest requests to FraudService.Check together: requests wait up
+    """Sends the event batches of concurrent ingest requests to FraudService.CheckEvents together: requests wait up
     to GATHER_SECONDS for company (the group-commit writer waits up to 100 ms anyway), so one call covers many."""
 
     GATHER_SECONDS = 0.05
@@ -159,7 +159,7 @@ class FraudClient:
         if self._call is None:
             channel = grpc.aio.insecure_channel(self.target)
             self._call = channel.unary_unary(CHECK_METHOD, request_serializer=None,
-                                             response_deserializer=fraud_pb2.CheckResponse.FromString)
+                                             response_deserializer=fraud_pb2.CheckEventsResponse.FromString)
         payload = b"".join(_length_delimited(1, batch) for batch, _, _ in gathered)
         try:
             response = await self._call(payload, timeout=CHECK_TIMEOUT_SECONDS)

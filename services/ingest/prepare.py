@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -22,7 +22,6 @@ from decimal import Decimal
 import grpc
 
 from carthouse.errors import Unavailable
-from carthouse.lifeline import follow_parent
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.tenancy.fraud_settings import FraudSettings
 from carthouse.v1 import fx_pb2, fx_pb2_grpc, ingest_pb2
@@ -187,24 +186,21 @@ def _fx_stub(target: str) -> fx_pb2_grpc.FxServiceStub:
     return stub
 
 
-def _follow_stack() -> None:
-    """In each worker process: end with the stack, also when it was killed (SIGKILL) and could not stop us."""
-    follow_parent(os.getppid())
-
-
 class RowPreparer:
-    """Runs ``prepare`` in ``workers`` spawned processes (0: in the calling thread).
+    """Runs ``prepare`` in ``workers`` spawned processes (0: in the calling thread), each started by
+    ``initializer`` (a module-level function: it crosses to the process by name).
 
     Spawned, not forked: the parent runs chdb's and gRPC's threads, which a fork would copy mid-flight.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, initializer: Callable[[], None] | None = None) -> None:
         self._workers = workers
+        self._initializer = initializer
         self._pool = self._new_pool() if workers else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_follow_stack)
+                                   initializer=self._initializer)
 
     async def prepare(self, job: PrepareJob) -> Prepared:
         if self._pool is None:

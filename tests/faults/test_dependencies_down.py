@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.redis_server import free_port
 from bench._stack import StackProcess, query_stopped
 from carthouse.errors import STORE_UNAVAILABLE
-from carthouse.redis_server import free_port
 from carthouse.store import Store
 from services.analytics import deletions
 from services.ingest.prepare import FX_UNAVAILABLE

@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from app.redis_server import RedisServer
+from app.stack import running_stack
 from carthouse.config import Settings
-from carthouse.redis_server import RedisServer
-from carthouse.stack import running_stack
 from carthouse.store import Store
 from carthouse.v1 import ingest_pb2_grpc
 from tests.builders import ADD_TO_CART, batch, event, key, track

@@ -16,11 +16,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from carthouse.redis_server import free_port
+from app.redis_server import free_port
 from carthouse.v1 import ingest_pb2_grpc
 from tests.builders import key, track
 
-CLI = [sys.executable, "-m", "carthouse.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 EUR_ITEMS = [{"item_id": "sku_1", "price": 24.99, "quantity": 2}]
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from app.redis_server import RedisServer
 from carthouse.errors import Unavailable
-from carthouse.redis_server import RedisServer
 from carthouse.store import Store, StoreUnavailable
 from services.ingest import dedup, writer
 from services.ingest.amounts import EventAmounts

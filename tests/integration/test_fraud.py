@@ -1,6 +1,6 @@
 """Fraud rules end to end: events through the REST gateway and gRPC ingest into chdb, FraudService in its
 child process with velocity windows in a real redis-server, caught events in the fraud audit, settings
-changed with AdminService. FraudService.Check is also called directly for the rules' finer cases."""
+changed with AdminService. FraudService.CheckEvents is also called directly for the rules' finer cases."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
 
 @pytest.fixture(scope="module")
 def fraud(stack) -> Iterator[fraud_pb2_grpc.FraudServiceStub]:
-    # FraudService runs in a child process of the embedded stack (carthouse/fraud_process.py).
+    # FraudService runs in a child process of the embedded stack (app/fraud_process.py).
     with grpc.insecure_channel(stack.fraud_target) as channel:
         yield fraud_pb2_grpc.FraudServiceStub(channel)
 
@@ -230,9 +230,9 @@ def test_with_fraud_service_unreachable_events_are_stored_unflagged_with_a_reaso
 
 @pytest.fixture
 def outage(store, session_dir, tmp_path):
+    from app.redis_server import RedisServer
+    from app.stack import running_stack
     from carthouse.config import Settings
-    from carthouse.redis_server import RedisServer
-    from carthouse.stack import running_stack
 
     redis = RedisServer(tmp_path / "redis").start()
     settings = Settings(data_dir=session_dir / "fraud-outage", database=store.database, admin_token="t")
@@ -246,9 +246,9 @@ def outage(store, session_dir, tmp_path):
 
 @pytest.fixture
 def unchecked(store, session_dir, redis_server):
+    from app.redis_server import free_port
+    from app.stack import running_stack
     from carthouse.config import Settings
-    from carthouse.redis_server import free_port
-    from carthouse.stack import running_stack
 
     settings = Settings(data_dir=session_dir / "no-fraud", database=store.database, admin_token="t",
                         fraud_target=f"127.0.0.1:{free_port()}")
@@ -258,7 +258,7 @@ def unchecked(store, session_dir, redis_server):
         yield channel, AppspaceFactory(channel, running.admin_token)()
 
 
-# ---------------------------------------------------------------- FraudService.Check directly
+# ---------------------------------------------------------------- FraudService.CheckEvents directly
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -266,7 +266,7 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def checked(event_type: str = "purchase", *, transaction: str = "", user: str = "u1", at: datetime = T0,
             velocity_ip: str = "", revenue_minor: int = -1, expected_minor: int = -1, bot: bool = False,
             user_agent_from_sender: bool = False) -> dict:
-    """One event's entries of the CheckRequest columns."""
+    """One event's entries of the CheckEventsRequest columns."""
     return {"event_types": event_type, "event_times_ms": int(at.timestamp() * 1000), "actors": user,
             "transaction_ids": transaction or uuid.uuid4().hex, "currencies": "USD", "revenues_minor": revenue_minor,
             "expected_minor": expected_minor, "velocity_ips": velocity_ip, "bots": bot,
@@ -278,7 +278,7 @@ def check(fraud, *events: dict, secret: bool = False, settings: dict | None = No
     batch = fraud_pb2.EventBatch(appspace_id=appspace or f"as_{uuid.uuid4().hex[:8]}", secret_key=secret,
                                  settings_json=json.dumps(settings or {}), base_digits=2,
                                  **{column: [e[column] for e in events] for column in events[0]})
-    (answer,) = fraud.Check(fraud_pb2.CheckRequest(batches=[batch])).batches
+    (answer,) = fraud.CheckEvents(fraud_pb2.CheckEventsRequest(batches=[batch])).batches
     verdicts: list[tuple[int, list[str]]] = [(0, [])] * len(events)
     for verdict in answer.verdicts:  # only the events something was found about
         verdicts[verdict.index] = (verdict.severity, list(verdict.reasons))
@@ -287,7 +287,8 @@ def check(fraud, *events: dict, secret: bool = False, settings: dict | None = No
 
 def test_columns_of_different_lengths_are_refused(fraud) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        fraud.Check(fraud_pb2.CheckRequest(batches=[fraud_pb2.EventBatch(event_types=["purchase"], actors=[])]))
+        fraud.CheckEvents(fraud_pb2.CheckEventsRequest(
+            batches=[fraud_pb2.EventBatch(event_types=["purchase"], actors=[])]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -335,7 +336,7 @@ def test_batches_of_one_call_are_judged_apart_and_share_the_velocity_windows(fra
                                   **{c: [e[c] for e in [checked(at=T0 + timedelta(seconds=9), revenue_minor=500),
                                                         checked(at=T0 + timedelta(seconds=9), user="u2")]]
                                      for c in checked()})
-    answers = fraud.Check(fraud_pb2.CheckRequest(batches=[first, second])).batches
+    answers = fraud.CheckEvents(fraud_pb2.CheckEventsRequest(batches=[first, second])).batches
     assert [list(a.verdicts) for a in answers][0] == []
     # u1's 5th purchase in the minute is within the limit; its 5 USD order is above this appspace's 1 USD ceiling.
     assert [(v.index, v.severity, list(v.reasons)) for v in answers[1].verdicts] == [

@@ -28,10 +28,10 @@ def fx(channel) -> fx_pb2_grpc.FxServiceStub:
 
 
 def convert(fx, base: str, *amounts: tuple[str, str, str]) -> list[fx_pb2.Converted]:
-    request = fx_pb2.ConvertRequest(
+    request = fx_pb2.ConvertAmountsRequest(
         base_currency=base, amounts=[fx_pb2.Amount(amount=a, currency=c, event_time=t) for a, c, t in amounts]
     )
-    return list(fx.Convert(request).results)
+    return list(fx.ConvertAmounts(request).results)
 
 
 def test_purchases_in_four_currencies_into_usd(fx) -> None:
@@ -132,7 +132,7 @@ class _NoFetch(BundledEcbProvider):
 
 
 def test_rates_fetched_by_one_instance_serve_another_and_land_in_fx_rates(store: Store, redis_server) -> None:
-    from carthouse.redis_server import connect
+    from app.redis_server import connect
 
     moment = datetime(2026, 9, 15, 10, tzinfo=UTC)
     first = RateRepository(BundledEcbProvider(), store, connect(redis_server.url))

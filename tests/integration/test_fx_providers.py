@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from carthouse.redis_server import connect
+from app.redis_server import connect
 from carthouse.store import Store
 from services.fx.conversion import ConversionError
 from services.fx.converter import FxConverter

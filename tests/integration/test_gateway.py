@@ -290,7 +290,7 @@ def test_healthz(http, redis_server) -> None:
     assert response.status_code == 200
     assert response.json()["services"] == {"carthouse.v1.AnalyticsService": "SERVING",
                                            "carthouse.v1.IngestService": "SERVING"}
-    from carthouse.redis_server import free_port
+    from app.redis_server import free_port
 
     with running_gateway(f"127.0.0.1:{free_port()}", redis_server.url) as url:
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 503
@@ -313,7 +313,7 @@ def test_doubles_print_like_envoy(http, shop) -> None:
 
 
 def test_rate_limit_fails_open_when_redis_is_unreachable(stack, new_appspace, caplog) -> None:
-    from carthouse.redis_server import free_port
+    from app.redis_server import free_port
 
     shop = new_appspace()
     with running_gateway(stack.target, f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_min=1) as url, \

@@ -94,8 +94,8 @@ def test_analytics_authenticates_before_anything_else(channel, new_appspace) -> 
 
 
 def test_a_process_can_serve_a_subset_of_the_services(store, redis_server, session_dir) -> None:
+    from app.stack import running_stack
     from carthouse.config import Settings
-    from carthouse.stack import running_stack
 
     settings = Settings(data_dir=session_dir / "subset", database=store.database, admin_token="t")
     with running_stack(settings, redis_server.url, store=store, port=0, services=["admin"]) as stack, \

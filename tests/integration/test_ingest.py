@@ -297,8 +297,8 @@ def test_x_forwarded_for_is_believed_only_from_trusted_peers(ingest, store, redi
                                                              new_appspace) -> None:
     import grpc as grpc_module
 
+    from app.stack import running_stack
     from carthouse.config import Settings
-    from carthouse.stack import running_stack
     from carthouse.v1 import ingest_pb2_grpc
 
     shop = new_appspace()

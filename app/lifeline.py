@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 
-log = logging.getLogger("carthouse.lifeline")
+log = logging.getLogger("app.lifeline")
 
 PARENT_PID_ENV = "CARTHOUSE_PARENT_PID"
 POLL_SECONDS = 1.0
@@ -36,3 +36,8 @@ def follow_parent_from_env(on_orphaned: Callable[[], None] | None = None) -> Non
     raw = os.environ.get(PARENT_PID_ENV, "")
     if raw.isdigit():
         follow_parent(int(raw), on_orphaned)
+
+
+def follow_parent_process() -> None:
+    """follow_parent for a worker process of the stack (the ingest workers' initializer)."""
+    follow_parent(os.getppid())

@@ -22,9 +22,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from app.lifeline import PARENT_PID_ENV
 from carthouse.admin_token import ADMIN_TOKEN_METADATA, OPERATOR_APPSPACE_METADATA, read_admin_token
 from carthouse.config import ConfigError, Settings
-from carthouse.lifeline import PARENT_PID_ENV
 from carthouse.logs import configure_logging
 from carthouse.tenancy.plans import PLANS
 
@@ -43,7 +43,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """One or more services against an external ClickHouse and Redis (containers, clusters)."""
-    from carthouse.stack import running_stack
+    from app.stack import running_stack
 
     if not settings.redis_url:
         print("error: REDIS_URL is required for `carthouse serve` (`carthouse run` starts its own)", file=sys.stderr)
@@ -82,13 +82,25 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     """The REST gateway alone, in front of CARTHOUSE_UPSTREAM (default: the local gRPC port)."""
-    from gateway.server import run_gateway
-
     if not settings.redis_url:
         print("error: REDIS_URL is required for `carthouse gateway` (rate limits live in Redis)", file=sys.stderr)
         return 2
     run_gateway(settings, settings.redis_url)
     return 0
+
+
+def run_gateway(settings: Settings, redis_url: str) -> None:
+    """Serve until SIGINT/SIGTERM (or, started by `carthouse run`, until that process is gone); uvicorn lets
+    in-flight requests finish before it exits."""
+    from app.lifeline import follow_parent_from_env
+    from app.startup import freeze_loaded_objects
+    from gateway.server import build_gateway, gateway_server
+
+    server = gateway_server(build_gateway(settings, redis_url), settings.http_host, settings.http_port,
+                            settings.log_level.lower())
+    follow_parent_from_env(lambda: setattr(server, "should_exit", True))
+    freeze_loaded_objects()
+    server.run()
 
 
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,7 +118,7 @@ def _start_gateway(settings: Settings, redis_url: str, grpc_port: int) -> subpro
     env = {**os.environ, "REDIS_URL": redis_url, "CARTHOUSE_UPSTREAM": f"127.0.0.1:{grpc_port}",
            "CARTHOUSE_HTTP_PORT": str(settings.http_port), "CARTHOUSE_HTTP_HOST": settings.http_host,
            PARENT_PID_ENV: str(os.getpid())}
-    return subprocess.Popen([sys.executable, "-m", "carthouse.cli", "gateway"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "gateway"], env=env)
 
 
 def _stop_process(process: subprocess.Popen[bytes], name: str) -> None:
@@ -120,9 +132,9 @@ def _stop_process(process: subprocess.Popen[bytes], name: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from carthouse.redis_server import RedisServer
-    from carthouse.stack import running_stack
-    from carthouse.startup import freeze_loaded_objects
+    from app.redis_server import RedisServer
+    from app.stack import running_stack
+    from app.startup import freeze_loaded_objects
 
     stop = _stop_on_signals()
     redis = None

@@ -21,9 +21,9 @@ from multiprocessing.connection import Connection
 
 import grpc
 
-from carthouse import redis_server
+from app import redis_server
+from app.lifeline import follow_parent
 from carthouse.grpc_server import ServiceBinding, serve
-from carthouse.lifeline import follow_parent
 from carthouse.logs import configure_logging
 
 log = logging.getLogger("carthouse.fraud")

@@ -2,7 +2,7 @@
 
 In the embedded mode the services that use the store share this process (chdb lets one process own the
 data directory), each its own gRPC service; FraudService, which needs only Redis, runs in a child process
-(carthouse/fraud_process.py). Services reach each other through gRPC stubs.
+(app/fraud_process.py). Services reach each other through gRPC stubs.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from carthouse import clientip, redis_server
+from app import redis_server
+from app.fraud_process import fraud_binding, fraud_process, remote_health
+from app.lifeline import follow_parent_process
+from carthouse import clientip
 from carthouse.admin_token import ensure_admin_token
 from carthouse.auth import Authenticator
 from carthouse.config import Settings
-from carthouse.fraud_process import fraud_binding, fraud_process, remote_health
 from carthouse.grpc_server import ServiceBinding, serve
 from carthouse.store import Store, open_store
 from carthouse.tenancy.repository import TenancyRepository
@@ -79,7 +81,7 @@ def _bindings(
     if "ingest" in services:
         writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
         resources.callback(writer.stop)
-        preparer = RowPreparer(ingest_workers)
+        preparer = RowPreparer(ingest_workers, follow_parent_process)
         resources.callback(preparer.close)
         pipeline = IngestPipeline(preparer, Quota(redis_client), writer)
         bindings.append(

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import json_format
@@ -27,6 +27,9 @@ from carthouse.admin_token import ADMIN_TOKEN_METADATA, OPERATOR_APPSPACE_METADA
 from carthouse.config import ConfigError, Settings
 from carthouse.logs import configure_logging
 from carthouse.tenancy.plans import PLANS
+
+if TYPE_CHECKING:
+    from app.stack import IngestChecks
 
 log = logging.getLogger("carthouse")
 
@@ -131,9 +134,11 @@ def _stop_process(process: subprocess.Popen[bytes], name: str) -> None:
             process.kill()
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings, checks: IngestChecks | None = None) -> int:
+    """Redis (unless REDIS_URL is set), every service, and the REST gateway in its own process, until a signal.
+    ``checks`` replaces what ingest runs on each event (only a benchmark measuring their cost passes it)."""
     from app.redis_server import RedisServer
-    from app.stack import running_stack
+    from app.stack import IngestChecks, running_stack
     from app.startup import freeze_loaded_objects
 
     stop = _stop_on_signals()
@@ -150,7 +155,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         backend = settings.clickhouse_url or f"chdb at {settings.data_dir.resolve()}"
         log.info("opening store: %s, database %s", backend, settings.database)
-        with running_stack(settings, redis_url) as stack:
+        with running_stack(settings, redis_url, checks=checks or IngestChecks()) as stack:
             gateway = _start_gateway(settings, redis_url, stack.port)
             freeze_loaded_objects()
             try:

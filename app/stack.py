@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import redis
+
 from app import redis_server
 from app.fraud_process import fraud_binding, fraud_process, remote_health
 from app.lifeline import follow_parent_process
@@ -35,7 +37,7 @@ from services.fx.rates import rate_provider
 from services.fx.storage import RateRepository
 from services.ingest import servicer as ingest_servicer
 from services.ingest.dedup import Deduplicator
-from services.ingest.fraud_check import FRAUD_OFF
+from services.ingest.fraud_check import FraudChecker, FraudClient
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.prepare import RowPreparer
 from services.ingest.quota import Quota
@@ -45,6 +47,16 @@ log = logging.getLogger("carthouse")
 
 
 SERVICES = ("ingest", "analytics", "fraud", "fx", "admin")
+
+
+@dataclass(frozen=True)
+class IngestChecks:
+    """What ingest runs on every event beside validation. A benchmark that measures their cost injects a no-op
+    fraud checker and enrich=False here; production always runs both."""
+
+    enrich: bool = True
+    # None: FraudClient to FraudService (CARTHOUSE_FRAUD_TARGET, else the stack's child process).
+    fraud: FraudChecker | None = None
 
 
 @dataclass
@@ -61,36 +73,41 @@ class RunningStack:
         return f"127.0.0.1:{self.port}"
 
 
-def _bindings(
-    services: Sequence[str],
-    store: Store,
-    redis_url: str,
-    resources: ExitStack,
-    ingest_workers: int,
-    fx_provider: tuple[str, str, str],
-    trusted_peers: str,
-    admin_token: str,
-    fraud_target: str,
-) -> tuple[list[ServiceBinding], IngestPipeline | None]:
+@dataclass(frozen=True)
+class _Wiring:
+    """Where the stack's services reach each other, known before any of them is built."""
+
+    port: int
+    fx_target: str
+    fraud_target: str
+    admin_token: str
+
+
+def _ingest_binding(settings: Settings, wiring: _Wiring, checks: IngestChecks, store: Store,
+                    redis_client: redis.Redis, authenticator: Authenticator, resources: ExitStack) -> ServiceBinding:
+    writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
+    resources.callback(writer.stop)
+    preparer = RowPreparer(settings.ingest_workers, follow_parent_process)
+    resources.callback(preparer.close)
+    fraud = checks.fraud if checks.fraud is not None else FraudClient(wiring.fraud_target)
+    pipeline = IngestPipeline(preparer, Quota(redis_client), writer, fx_target=wiring.fx_target, fraud=fraud,
+                              enrich=checks.enrich)
+    return ServiceBinding(
+        ingest_servicer.SERVICE_NAME,
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+        ingest_servicer.IngestServicer(authenticator, pipeline, clientip.parse_networks(settings.grpc_trusted_peers)),
+    )
+
+
+def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, checks: IngestChecks, store: Store,
+              redis_url: str, resources: ExitStack) -> list[ServiceBinding]:
     """One binding per requested service; only what a service needs is built."""
     repository = TenancyRepository(store)
-    authenticator = Authenticator(repository, admin_token=admin_token)
+    authenticator = Authenticator(repository, admin_token=wiring.admin_token)
     redis_client = redis_server.connect(redis_url)
     bindings = []
-    pipeline = None
     if "ingest" in services:
-        writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
-        resources.callback(writer.stop)
-        preparer = RowPreparer(ingest_workers, follow_parent_process)
-        resources.callback(preparer.close)
-        pipeline = IngestPipeline(preparer, Quota(redis_client), writer)
-        bindings.append(
-            ServiceBinding(
-                ingest_servicer.SERVICE_NAME,
-                ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-                ingest_servicer.IngestServicer(authenticator, pipeline, clientip.parse_networks(trusted_peers)),
-            )
-        )
+        bindings.append(_ingest_binding(settings, wiring, checks, store, redis_client, authenticator, resources))
     if "analytics" in services:
         # The two workers that rewrite stored rows of users never run at once (deletions.py explains why).
         rewrites = threading.Lock()
@@ -107,10 +124,11 @@ def _bindings(
     if "fraud" in services:
         if services == ("fraud",):
             bindings.append(fraud_binding(redis_url))
-        elif fraud_target != FRAUD_OFF:
-            bindings.append(remote_health(fraud_target))
+        elif wiring.fraud_target:
+            bindings.append(remote_health(wiring.fraud_target))
     if "fx" in services:
-        rates = RateRepository(rate_provider(*fx_provider), store, redis_client)
+        rates = RateRepository(rate_provider(settings.fx_provider, settings.oxr_app_id, settings.oxr_base_url),
+                               store, redis_client)
         bindings.append(
             ServiceBinding(
                 fx_servicer.SERVICE_NAME,
@@ -127,7 +145,7 @@ def _bindings(
                 admin_servicer.AdminServicer(AppspaceAdmin(repository)),
             )
         )
-    return bindings, pipeline
+    return bindings
 
 
 @contextmanager
@@ -137,9 +155,11 @@ def running_stack(
     store: Store | None = None,
     port: int | None = None,
     services: Sequence[str] = SERVICES,
+    checks: IngestChecks = IngestChecks(),
 ) -> Iterator[RunningStack]:
-    """Start the services on one port; on exit stop taking calls, let in-flight ones finish, then flush the
-    writer, so nothing acknowledged is lost."""
+    """Start the services on one port (``port`` 0: a free one); on exit stop taking calls, let in-flight ones
+    finish, then flush the writer, so nothing acknowledged is lost."""
+    services = tuple(services)
     unknown = set(services) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})")
@@ -148,26 +168,14 @@ def running_stack(
             store = open_store(settings)
             resources.callback(store.close)
         admin_token = ensure_admin_token(settings)
+        port = settings.grpc_port if port is None else port
+        port = port or redis_server.free_port()
         fraud_target = settings.fraud_target
-        if "fraud" in services and tuple(services) != ("fraud",) and not fraud_target:
+        if "fraud" in services and services != ("fraud",) and not fraud_target and checks.fraud is None:
             fraud_target = resources.enter_context(fraud_process(redis_url))
-        bindings, pipeline = _bindings(
-            tuple(services),
-            store,
-            redis_url,
-            resources,
-            settings.ingest_workers,
-            (settings.fx_provider, settings.oxr_app_id, settings.oxr_base_url),
-            settings.grpc_trusted_peers,
-            admin_token,
-            fraud_target,
-        )
-        bound = resources.enter_context(
-            serve(bindings, settings.grpc_host, settings.grpc_port if port is None else port, admin_token)
-        )
-        if pipeline is not None:
-            pipeline.fx_target = settings.fx_target or f"127.0.0.1:{bound}"
-            pipeline.fraud.target = fraud_target
-            pipeline.enrich = settings.enrichment
-        yield RunningStack(port=bound, store=store, admin_token=admin_token, services=tuple(services),
+        wiring = _Wiring(port=port, fx_target=settings.fx_target or f"127.0.0.1:{port}", fraud_target=fraud_target,
+                         admin_token=admin_token)
+        bindings = _bindings(settings, services, wiring, checks, store, redis_url, resources)
+        bound = resources.enter_context(serve(bindings, settings.grpc_host, port, admin_token))
+        yield RunningStack(port=bound, store=store, admin_token=admin_token, services=services,
                            fraud_target=fraud_target)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
 from services.analytics import deletions  # noqa: E402
+from tests.support.stack_process import machine_line  # noqa: E402
 
 
 def main() -> int:

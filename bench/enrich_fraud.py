@@ -3,8 +3,9 @@
 1. Enrichment (ua-parser + iptocc) per event, in-process as the ingest workers run it.
 2. FraudService.CheckEvents per event over gRPC on 100-event batches (30 % purchases, so velocity is counted in
    Redis), against FraudService in its process as the embedded stack runs it, with a real redis-server.
-3. The ingest benchmark (bench/ingest_grpc.py) with both switched off (CARTHOUSE_ENRICHMENT=off,
-   CARTHOUSE_FRAUD_TARGET=off) and on, alternating, --rounds times each; the drop must stay within 15 %.
+3. The ingest benchmark (bench/ingest_grpc.py) against `carthouse run` and against the same stack with both
+   left out (bench/unchecked_stack.py injects them through the composition root), alternating, --rounds times
+   each; the drop must stay within 15 %.
 
     .venv/bin/python bench/enrich_fraud.py [--seconds 20] [--rounds 2]
 """
@@ -27,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.fraud_process import fraud_process  # noqa: E402
 from app.redis_server import RedisServer  # noqa: E402
-from bench._stack import machine_line  # noqa: E402
 from bench.ingest_grpc import run_ingest  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
+from tests.support.stack_process import machine_line  # noqa: E402
 
 USER_AGENTS = [
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148",
@@ -38,7 +39,7 @@ USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/117.0.0.0 Safari/537.36",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 ]
-OFF = {"CARTHOUSE_ENRICHMENT": "off", "CARTHOUSE_FRAUD_TARGET": "off"}
+UNCHECKED = [sys.executable, str(Path(__file__).resolve().parent / "unchecked_stack.py")]
 
 
 def enrichment_cost(events: int, rng: random.Random) -> float:
@@ -100,8 +101,8 @@ def main() -> int:
     fraud_us, fraud_rate = fraud_cost(10.0, rng)
     rates: dict[str, list[float]] = {"off": [], "on": []}
     for _ in range(args.rounds):
-        for label, env in (("off", OFF), ("on", {})):
-            run = run_ingest(args.seconds, args.concurrency, 3.0, env=env)
+        for label, command in (("off", UNCHECKED), ("on", None)):
+            run = run_ingest(args.seconds, args.concurrency, 3.0, command=command)
             if not run.consistent:
                 print(f"inconsistent run ({label}): {run}")
                 return 1

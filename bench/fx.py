@@ -19,8 +19,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import StackProcess, machine_line  # noqa: E402
 from carthouse.v1 import fx_pb2  # noqa: E402
+from tests.support.stack_process import StackProcess, machine_line  # noqa: E402
 
 CURRENCIES = ["EUR", "GBP", "JPY", "CHF", "SEK", "ISK", "PLN", "CAD", "AUD", "USD"]
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import open_store  # noqa: E402
 from carthouse.store.base import ONE_BLOCK  # noqa: E402
@@ -36,6 +35,7 @@ from carthouse.tenancy.repository import TenancyRepository  # noqa: E402
 from services.admin.appspaces import AppspaceAdmin  # noqa: E402
 from services.analytics.last_touches import store_round  # noqa: E402
 from services.ingest.rows import EVENT_COLUMNS  # noqa: E402
+from tests.support.stack_process import machine_line  # noqa: E402
 
 CHUNK = 1_000_000
 DAYS = 90

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import machine_line  # noqa: E402
 from bench.query import percentiles  # noqa: E402
 from carthouse.grpc_server import serve  # noqa: E402
+from tests.support.stack_process import machine_line  # noqa: E402
 
 # Runs in its own process, as the gateway does: prints the round trips in milliseconds, one per line.
 GRPC_CLIENT = """

@@ -23,8 +23,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import StackProcess, count_stored, machine_line  # noqa: E402
 from carthouse.v1 import events_pb2, ingest_pb2  # noqa: E402
+from tests.support.stack_process import StackProcess, count_stored, machine_line  # noqa: E402
 
 BATCH_METHOD = "/carthouse.v1.IngestService/Batch"
 ITEM_TYPES = ["view_item", "view_item", "view_item", "add_to_cart", "add_to_cart", "remove_from_cart"]
@@ -110,10 +110,11 @@ class IngestRun:
 
 
 def run_ingest(seconds: float, concurrency: int, warmup: float, foreign: float = 0.0,
-               env: dict[str, str] | None = None) -> IngestRun:
+               command: list[str] | None = None) -> IngestRun:
+    """``command``: what runs the stack instead of `carthouse run` (bench/unchecked_stack.py)."""
     with tempfile.TemporaryDirectory(prefix="carthouse-bench-") as scratch:
         data_dir = Path(scratch) / "data"
-        with StackProcess(data_dir, env) as stack:
+        with StackProcess(data_dir, command=command) as stack:
             keys = stack.create_appspace()
             budget = int((seconds + warmup) * 400) + concurrency
             print(f"building {budget} batches of 100 events ...", flush=True)

@@ -21,9 +21,9 @@ from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import StackProcess, count_stored, machine_line  # noqa: E402
 from bench.ingest_grpc import build_requests, drive  # noqa: E402
 from carthouse.v1 import ingest_pb2  # noqa: E402
+from tests.support.stack_process import StackProcess, count_stored, machine_line  # noqa: E402
 
 BATCH_PATH = "/v1/api/analytics/ecommerce/batch"
 

@@ -48,12 +48,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.startup import freeze_loaded_objects  # noqa: E402
-from bench._stack import StackProcess, machine_line  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import Store, open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
 from services.analytics.queries import attribution, carts, channels, funnel, people, revenue  # noqa: E402
 from services.analytics.queries.scope import scope_params  # noqa: E402
+from tests.support.stack_process import StackProcess, machine_line  # noqa: E402
 
 API = "/v1/api/analytics/ecommerce"
 DAYS = 30

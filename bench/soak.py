@@ -31,7 +31,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import StackProcess, machine_line  # noqa: E402
+from tests.support.stack_process import StackProcess, machine_line  # noqa: E402
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
 QUERIES = ["overview", "revenue-timeseries", "top-products", "funnel", "revenue-by-device", "cart-abandonment",

@@ -37,8 +37,6 @@ class Settings:
     environment: str = "development"
     # Processes that validate and encode events beside the gRPC event loop; 0 runs that work in-process.
     ingest_workers: int = 2
-    # Derive device, platform and country for every event (off only to measure what enrichment costs).
-    enrichment: bool = True
     http_host: str = "127.0.0.1"
     # The gateway's upstream gRPC address (default: this stack's gRPC port).
     upstream: str = ""
@@ -51,7 +49,7 @@ class Settings:
     fx_provider: str = "bundled"
     # FxService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
     fx_target: str = ""
-    # FraudService's gRPC address for ingest; empty means this process's own gRPC port (embedded mode).
+    # FraudService's gRPC address for ingest; empty means a child process of `carthouse run` (embedded mode).
     fraud_target: str = ""
     oxr_app_id: str = ""
     oxr_base_url: str = ""
@@ -76,7 +74,6 @@ class Settings:
             log_level=os.environ.get("CARTHOUSE_LOG_LEVEL", "INFO").upper(),
             environment=os.environ.get("CARTHOUSE_ENV", "development"),
             ingest_workers=_int("CARTHOUSE_INGEST_WORKERS", 2),
-            enrichment=os.environ.get("CARTHOUSE_ENRICHMENT", "on") != "off",
             http_host=os.environ.get("CARTHOUSE_HTTP_HOST", "127.0.0.1"),
             upstream=os.environ.get("CARTHOUSE_UPSTREAM", ""),
             rate_limit_per_min=_int("CARTHOUSE_RATE_LIMIT_PER_MIN", 1000),

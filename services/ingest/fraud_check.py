@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import grpc
 
@@ -27,8 +28,6 @@ log = logging.getLogger("carthouse.ingest.fraud")
 
 CHECK_METHOD = "/carthouse.v1.FraudService/CheckEvents"
 CHECK_TIMEOUT_SECONDS = 2.0
-# CARTHOUSE_FRAUD_TARGET=off: no fraud checking at all (to measure what it costs); events stored unmarked.
-FRAUD_OFF = "off"
 BLOCKED = 2
 FRAUD_UNCHECKED = "fraud_unchecked_service_unavailable"
 
@@ -127,22 +126,26 @@ def _length_delimited(field_number: int, payload: bytes) -> bytes:
     return bytes(prefix) + payload
 
 
+class FraudChecker(Protocol):
+    """What the pipeline asks for each request's events: FraudClient, or what a benchmark injects."""
+
+    async def check(self, batch: bytes, events: int) -> Verdicts | None: ...
+
+
 class FraudClient:
     """Sends the event batches of concurrent ingest requests to FraudService.CheckEvents together: requests wait up
     to GATHER_SECONDS for company (the group-commit writer waits up to 100 ms anyway), so one call covers many."""
 
     GATHER_SECONDS = 0.05
 
-    def __init__(self) -> None:
-        self.target = ""
+    def __init__(self, target: str) -> None:
+        self.target = target
         self._call = None
         self._waiting: list[tuple[bytes, int, asyncio.Future[Verdicts | None]]] = []
         self._warnings = Throttled(log)
 
     async def check(self, batch: bytes, events: int) -> Verdicts | None:
         """One verdict per event of a serialized EventBatch, or None when FraudService could not answer."""
-        if self.target == FRAUD_OFF:
-            return [(0, [])] * events
         if not self.target:
             self._warn("no FraudService address configured")
             return None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from carthouse.auth import Principal
 from carthouse.errors import InvalidArgument, PermissionDenied
-from services.ingest.fraud_check import FraudClient, apply_verdicts, per_row
+from services.ingest.fraud_check import FraudChecker, apply_verdicts, per_row
 from services.ingest.model import RequestContext
 from services.ingest.prepare import Prepared, PrepareJob, RowPreparer
 from services.ingest.quota import Quota
@@ -30,22 +30,27 @@ def utc_now() -> datetime:
 
 
 class IngestPipeline:
+    """``fx_target``: where FxService answers (ingest workers ask it for rate tables); ``fraud``: what judges each
+    request's events; ``enrich``: derive device, platform and country (benchmarks switch it off to measure it)."""
+
     def __init__(
         self,
         preparer: RowPreparer,
         quota: Quota,
         writer: GroupCommitWriter,
+        *,
+        fx_target: str,
+        fraud: FraudChecker,
+        enrich: bool = True,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._preparer = preparer
         self._quota = quota
         self._writer = writer
+        self._fx_target = fx_target
+        self._fraud = fraud
+        self._enrich = enrich
         self._clock = clock
-        # Set once the FxService address is known (in the embedded mode: after the server has bound its port).
-        self.fx_target = ""
-        # FraudService's address is set the same way ("off": no fraud checking).
-        self.fraud = FraudClient()
-        self.enrich = True
 
     async def track(self, principal: Principal, payload: bytes, request: RequestContext) -> None:
         """One serialized TrackRequest: any validation error is the whole answer."""
@@ -78,9 +83,9 @@ class IngestPipeline:
                 key_kind=principal.key_kind,
                 now=self._clock(),
                 request=request,
-                fx_target=self.fx_target,
+                fx_target=self._fx_target,
                 fraud_settings=appspace.settings.get("fraud", {}),
-                enrich=self.enrich,
+                enrich=self._enrich,
             )
         )
 
@@ -93,7 +98,7 @@ class IngestPipeline:
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
         self._quota.reserve(principal.appspace.appspace_id, len(prepared.rows), plan.monthly_events, self._clock())
-        found = await self.fraud.check(prepared.check_batch, len(prepared.check_rows)) if prepared.check_rows else []
+        found = await self._fraud.check(prepared.check_batch, len(prepared.check_rows)) if prepared.check_rows else []
         verdicts = per_row(len(prepared.rows), prepared.check_rows, found)
         screened = apply_verdicts(prepared.rows, verdicts)
         await self._writer.write_async(screened.rows, screened.blocked)

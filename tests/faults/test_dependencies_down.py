@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from app.redis_server import free_port
-from bench._stack import StackProcess, query_stopped
 from carthouse.errors import STORE_UNAVAILABLE
 from carthouse.store import Store
 from services.analytics import deletions
@@ -22,6 +21,7 @@ from services.ingest.prepare import FX_UNAVAILABLE
 from tests.conftest import ShopKeys
 from tests.faults.load import make_batch
 from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
+from tests.support.stack_process import StackProcess, query_stopped
 
 pytestmark = pytest.mark.timeout(300)
 TRACK = "/v1/api/analytics/ecommerce/track"

@@ -16,10 +16,10 @@ import httpx
 import psutil
 import pytest
 
-from bench._stack import StackProcess, query_stopped
 from services.analytics import deletions
 from tests.faults.load import BATCH, BatchLoad, LoadResult, event_ids, make_batch
 from tests.faults.unwritable import STORED_TABLES, immutable, table_dirs
+from tests.support.stack_process import StackProcess, query_stopped
 
 pytestmark = pytest.mark.timeout(600)
 

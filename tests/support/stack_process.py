@@ -1,5 +1,5 @@
-"""Starting a real `carthouse run` for benchmarks and fault tests, as a user would (its own processes, data
-dir, Redis)."""
+"""Starting a real `carthouse run` for fault tests and benchmarks, as a user would (its own processes, data
+dir, Redis), and reading a stopped stack's store."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ class StackProcess:
     workers, redis-server), so a test can kill all of it at once, like a container runtime would. Ports and
     the data directory stay the same across restarts."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
+        """``command``: what runs the stack instead of `carthouse run` (it gets the same arguments)."""
         self.data_dir = data_dir
+        self.command = command or [*CLI, "run"]
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.redis_port = free_port()
@@ -53,7 +55,7 @@ class StackProcess:
         """Start and wait until gRPC health and the REST gateway answer."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([*CLI, "run", "--redis-port", str(self.redis_port)], env=self.env,
+        self.process = subprocess.Popen([*self.command, "--redis-port", str(self.redis_port)], env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.target) as channel:
@@ -123,8 +125,8 @@ def machine_line() -> str:
 def query_stopped(data_dir: Path, sql: str, params: dict[str, object]) -> list[dict[str, object]]:
     """Rows of a query on a stopped stack's data, read in a child process: chdb serves one data directory per
     process, and a benchmark or test may run several stacks."""
-    out = subprocess.run([sys.executable, "-m", "bench._stack", str(data_dir), sql, json.dumps(params)],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-m", "tests.support.stack_process", str(data_dir), sql, json.dumps(params)],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
     return json.loads(out.stdout)
 
 

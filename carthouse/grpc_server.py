@@ -86,8 +86,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             except ApiError as exc:
                 error = exc
             except NotImplementedError:
-                # Generated servicer bases raise this for RPCs whose issue has not landed yet.
-                error = Unimplemented(f"{method.rsplit('/', 1)[-1]} is not implemented yet")
+                # What a generated servicer base raises for an RPC its servicer does not define.
+                error = Unimplemented(f"{method.rsplit('/', 1)[-1]} is not implemented")
             except StoreUnavailable as exc:
                 log.error("%s: store unavailable: %s", method, exc)
                 error = Unavailable(STORE_UNAVAILABLE)

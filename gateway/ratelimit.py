@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from carthouse.logs import Throttled
+
 log = logging.getLogger("carthouse.gateway.ratelimit")
 
 TOO_MANY = "Too many requests. Please slow down."
@@ -81,7 +83,7 @@ class RateLimiter:
         self._limit = limit_per_minute
         self._margin = max(1, limit_per_minute // 10)
         self._script = client.register_script(_COUNT)
-        self._last_warning = 0.0
+        self._warnings = Throttled(log)
         self._window = -1
         self._clients: dict[str, _Window] = {}
 
@@ -124,10 +126,7 @@ class RateLimiter:
         try:
             count = int(await self._script(keys=[key], args=[WINDOW_SECONDS + 1]))
         except (RedisError, OSError) as exc:
-            now = time.time()
-            if now - self._last_warning > 10:
-                self._last_warning = now
-                log.warning("rate limit not enforced, Redis unavailable: %s", exc)
+            self._warnings.warning("redis", "rate limit not enforced, Redis unavailable: %s", exc)
             return None
         known.counted = max(known.counted, count)
         return count

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
+from carthouse.clock import utc_now
 from carthouse.store import Store
 from carthouse.tenancy.plans import PLANS, Plan
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def rfc3339(text: str | None) -> str:

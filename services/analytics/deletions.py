@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
 
+from carthouse.clock import utc_now
 from carthouse.store import Store
 from services.analytics.background import Rounds
 
@@ -68,9 +69,6 @@ SELECT appspace_id, user_id, requested_at FROM deletion_requests FINAL WHERE sta
 ORDER BY requested_at
 """
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def pending_users(store: Store, appspace_id: str) -> list[str]:

@@ -1,7 +1,6 @@
 """AnalyticsService servicer: authenticate (secret key, or the operator's admin token for an appspace), resolve
 the date range, run the query functions, build the response. Queries live in services/analytics/queries/,
-metric definitions in docs/METRICS.md. An RPC added to the proto before its handler answers UNIMPLEMENTED (501
-through the gateway) after authenticating, so nothing pretends to answer."""
+metric definitions in docs/METRICS.md."""
 
 from __future__ import annotations
 
@@ -12,7 +11,8 @@ from typing import Any
 import grpc
 
 from carthouse.auth import Authenticator, Principal
-from carthouse.errors import InvalidArgument, Unimplemented
+from carthouse.clock import utc_now
+from carthouse.errors import InvalidArgument
 from carthouse.money import minor_digits
 from carthouse.store import Store
 from carthouse.tenancy.repository import rfc3339
@@ -33,9 +33,6 @@ DEFAULT_JOURNEY, MAX_JOURNEY = 100, 1000
 DEFAULT_MONTHS, MAX_MONTHS = 6, 24
 REVENUE_EVENTS = {"purchase", "refund", "spend_credits"}
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
@@ -362,16 +359,3 @@ def rfc3339_ms(ms: int) -> str:
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
 
-
-def _not_yet(method: str) -> Callable[[Any, Any, grpc.ServicerContext], Any]:
-    def handler(self: AnalyticsServicer, request: Any, context: grpc.ServicerContext) -> Any:
-        self._caller(context)
-        raise Unimplemented(f"{method} is not implemented yet")
-
-    handler.__name__ = method
-    return handler
-
-
-for _method in SERVICE.methods:
-    if _method.name not in AnalyticsServicer.__dict__:
-        setattr(AnalyticsServicer, _method.name, _not_yet(_method.name))

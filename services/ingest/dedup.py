@@ -3,13 +3,26 @@
 A writer claims each key in Redis atomically (one script per group), so concurrent replicas agree. A claim
 names its group (``<writer>:<group>``) rather than just saying "seen": a writer killed between claiming and
 inserting leaves claims behind for events that were never stored, and a client's retry must not be taken for
-a duplicate of them. So a key held by someone else is a duplicate only if its group is known to be stored:
+a duplicate of them. A writer records each group as committed after its INSERT (``dedup:committed:<writer>``)
+and says it is alive every second (``dedup:writer:<writer>``, expiring after WRITER_TTL_SECONDS; the next holder
+of the same embedded data directory retires it at once).
 
-- its writer has recorded the group as committed (``dedup:committed:<writer>``, set after every INSERT);
-- its writer is alive (``dedup:writer:<writer>``, refreshed every second) and the group not yet committed:
-  undecided, asked again shortly (the request waits);
-- its writer is gone (that key expired, or the next holder of the same embedded data directory retired it at
-  start): ClickHouse says whether the event is there; if not, the key is taken over, compare-and-set.
+What a group's event is, by what its key holds:
+
+| the key holds                              | claim's writer | claim's group committed | verdict                     |
+|--------------------------------------------|----------------|-------------------------|-----------------------------|
+| nothing                                    | -              | -                       | FRESH (claimed now)         |
+| a claim of this group (the same key twice) | -              | -                       | DUPLICATE (of the first)    |
+| a claim of another group of this writer    | this writer    | yes                     | DUPLICATE                   |
+| a claim of this writer's failed group      | this writer    | no (release refused)    | ClickHouse decides (*)      |
+| another writer's claim                     | alive          | yes                     | DUPLICATE                   |
+| another writer's claim                     | alive          | no                      | UNDECIDED (asked again)     |
+| another writer's claim                     | gone           | yes                     | DUPLICATE                   |
+| another writer's claim                     | gone           | no                      | ClickHouse decides (*)      |
+| anything else                              | -              | -                       | ClickHouse decides (*)      |
+
+(*) DUPLICATE if ClickHouse holds the event; else the key is taken over (compare-and-set) and the event is FRESH,
+or UNDECIDED if another writer took it over first.
 
 When Redis is unreachable, purchases and refunds are checked against ClickHouse instead, so revenue is never
 double counted. Callers run this from the single writer thread, which also makes the fallback race-free in a
@@ -38,8 +51,6 @@ log = logging.getLogger("carthouse.ingest.dedup")
 # A writer not heard of for this long is taken for dead and its uncommitted claims are checked in ClickHouse.
 WRITER_TTL_SECONDS = 5
 HEARTBEAT_SECONDS = 1.0
-# Keys written before claims named their group: stored, as they always meant.
-LEGACY_CLAIM = b"1"
 
 # Returns each key's previous value, '' where this call claimed it.
 _CLAIM = """
@@ -202,8 +213,8 @@ class Deduplicator:
         orphaned: dict[str, bytes] = {}
         for key, value in held.items():
             claim = _split_claim(value)
-            if claim is None:  # LEGACY_CLAIM
-                state[key] = Verdict.DUPLICATE
+            if claim is None:  # not a claim this protocol writes: whether the event is stored, ClickHouse knows
+                orphaned[key] = value
             elif claim[0] == self.writer:
                 # This writer's earlier group: committed, unless it failed and could not release its keys.
                 state[key] = Verdict.DUPLICATE

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from carthouse.auth import Principal
+from carthouse.clock import utc_now
 from carthouse.errors import InvalidArgument, PermissionDenied
 from services.ingest.fraud_check import FraudChecker, apply_verdicts, per_row
 from services.ingest.model import RequestContext
@@ -24,9 +25,6 @@ class IngestResult:
     accepted: int
     errors: list[str] = field(default_factory=list)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class IngestPipeline:

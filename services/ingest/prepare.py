@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +20,7 @@ from decimal import Decimal
 
 import grpc
 
+from carthouse.cache import TtlCache
 from carthouse.errors import Unavailable
 from carthouse.money import UnsupportedCurrency, cross_rate, rate_text, to_base_minor_units
 from carthouse.tenancy.fraud_settings import FraudSettings
@@ -150,29 +150,29 @@ class NoRates(ValueError):
 
 
 RATE_TABLE_SECONDS = 600
-_RATE_TABLES: dict[tuple[str, datetime], tuple[float, dict[str, Decimal]]] = {}
 
 
-def _rates_at(target: str, moment: datetime) -> dict[str, Decimal]:
-    """The pivot rates at ``moment`` from FxService, kept per hour of event time for RATE_TABLE_SECONDS
-    (every provider's rate period is a whole hour or day, and new hourly rates are picked up after that)."""
-    hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    cached = _RATE_TABLES.get((target, hour))
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+def _load_rate_table(key: tuple[str, datetime]) -> dict[str, Decimal]:
+    target, hour = key
     try:
-        response = _fx_stub(target).GetRateTable(fx_pb2.GetRateTableRequest(time=moment.isoformat()),
+        response = _fx_stub(target).GetRateTable(fx_pb2.GetRateTableRequest(time=hour.isoformat()),
                                                  timeout=FX_TIMEOUT_SECONDS)
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise NoRates(exc.details()) from None
         log.error("FxService at %s unreachable: %s", target, exc)
         raise Unavailable(FX_UNAVAILABLE) from None
-    rates = {code: Decimal(rate) for code, rate in response.rates.items()}
-    if len(_RATE_TABLES) > 10_000:
-        _RATE_TABLES.clear()
-    _RATE_TABLES[(target, hour)] = (time.monotonic() + RATE_TABLE_SECONDS, rates)
-    return rates
+    return {code: Decimal(rate) for code, rate in response.rates.items()}
+
+
+# Every provider's rate period is a whole hour or day, so a table is asked for once per hour of event time and
+# kept RATE_TABLE_SECONDS (new hourly rates are picked up after that).
+_RATE_TABLES: TtlCache[tuple[str, datetime], dict[str, Decimal]] = TtlCache(_load_rate_table, RATE_TABLE_SECONDS)
+
+
+def _rates_at(target: str, moment: datetime) -> dict[str, Decimal]:
+    """The pivot rates at ``moment`` from FxService (one table per hour of event time, cached)."""
+    return _RATE_TABLES.get((target, moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)))
 
 
 _FX_STUBS: dict[str, fx_pb2_grpc.FxServiceStub] = {}

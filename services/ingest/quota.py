@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 
 import redis
 
 from carthouse.errors import ResourceExhausted
+from carthouse.logs import Throttled
 
 log = logging.getLogger("carthouse.ingest.quota")
 
@@ -34,7 +34,7 @@ class Quota:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._reserve = client.register_script(_RESERVE)
-        self._last_warning = 0.0
+        self._warnings = Throttled(log)
 
     def reserve(self, appspace_id: str, count: int, limit: int | None, now: datetime) -> None:
         """Count ``count`` events against this month's quota, or raise without counting any."""
@@ -43,12 +43,7 @@ class Quota:
         try:
             total = self._reserve(keys=[quota_key(appspace_id, now)], args=[count, limit, QUOTA_TTL_SECONDS])
         except redis.RedisError as exc:
-            self._warn(f"quota not enforced, Redis unavailable: {exc}")
+            self._warnings.warning("redis", "quota not enforced, Redis unavailable: %s", exc)
             return
         if int(total) < 0:
             raise ResourceExhausted(QUOTA_EXCEEDED, error_code="USAGE_EXCEEDED")
-
-    def _warn(self, message: str) -> None:
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning(message)

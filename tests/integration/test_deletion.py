@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from carthouse.clock import utc_now
 from carthouse.store import Store
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc, events_pb2, ingest_pb2
 from services.analytics import deletions
@@ -101,7 +102,7 @@ def test_a_request_left_half_done_by_a_crash_is_completed(store, analytics, shop
     shop, _ = shops
     # As if the process died after the first mutation: d2's events are gone, the rest is not, and the
     # request is still pending in the table (nothing about it lived only in memory).
-    deletions.record(store, shop.appspace_id, "d2", deletions.utc_now())
+    deletions.record(store, shop.appspace_id, "d2", utc_now())
     store.execute("ALTER TABLE events DELETE WHERE appspace_id = {a:String} AND user_id = 'd2' "
                   "SETTINGS mutations_sync = 2", {"a": shop.appspace_id})
     wait_done(analytics, shop, "d2")  # the running worker (any worker, after a restart) finishes it

@@ -10,6 +10,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from carthouse.clock import utc_now
 from carthouse.store import Store
 from services.analytics import deletions, last_touches
 
@@ -51,7 +52,7 @@ def test_events_arriving_while_the_mutations_run_are_removed_before_done(store: 
     removed them, yet the request is done only with none of z1's rows left anywhere."""
     send(store, "z1")
     assert deletions.count_rows(store, APPSPACE, "z1") > 0
-    deletions.record(store, APPSPACE, "z1", deletions.utc_now())
+    deletions.record(store, APPSPACE, "z1", utc_now())
     execute, arrived = store.execute, []
 
     def execute_then_arrive(sql: str, params: dict | None = None) -> None:
@@ -89,7 +90,7 @@ def test_a_last_touch_round_between_reading_and_writing_cannot_bring_rows_back(s
     round_thread = threading.Thread(target=worker.run_once)
     round_thread.start()
     assert read.wait(30)
-    deletions.record(store, APPSPACE, "z2", deletions.utc_now())
+    deletions.record(store, APPSPACE, "z2", utc_now())
     deletion = threading.Thread(target=deletions.DeletionWorker(store, None, rewrites).run_once)
     deletion.start()
     deletion.join(timeout=1)

@@ -1,4 +1,4 @@
-"""What a gRPC client sees: health per service, reflection, the admin token, honest UNIMPLEMENTED."""
+"""What a gRPC client sees: health per service, reflection, the admin token."""
 
 from __future__ import annotations
 

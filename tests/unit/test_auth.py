@@ -6,7 +6,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import grpc
 import pytest
 
-from carthouse.auth import Principal, TtlCache, key_from_metadata
+from carthouse.auth import Principal, key_from_metadata
+from carthouse.cache import TtlCache
 from carthouse.errors import PermissionDenied
 from carthouse.tenancy.repository import Appspace
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -19,7 +20,7 @@ DEDUP_TTL_SECONDS = 24 * 3600
 
 @dataclass(slots=True)
 class StoredEvent:
-    """A row (JSON array in EVENT_COLUMNS order) ready to write, with the keys that make a re-send of it a duplicate."""
+    """A row (a StoredRow as a JSON array) ready to write, with the keys that make a re-send of it a duplicate."""
 
     appspace_id: str
     line: bytes
@@ -62,18 +63,61 @@ def dedup_keys(appspace_id: str, event: IncomingEvent) -> tuple[str, ...]:
     return tuple(keys)
 
 
-# Column order of the rows build_row produces (JSONCompactEachRow: positional, no key names to encode
-# or match per row).
-EVENT_COLUMNS: tuple[str, ...] = (
-    "appspace_id", "event_time", "event_id", "client_event_id", "event_type", "user_id", "anonymous_id",
-    "cart_id", "transaction_id", "revenue", "discount", "shipping", "tax", "currency", "revenue_original",
-    "discount_original", "shipping_original", "tax_original", "fx_rate", "coupon_code",
-    "items.item_id", "items.item_name", "items.item_category", "items.item_brand", "items.item_variant",
-    "items.item_list_name", "items.item_list_id", "items.item_image_url", "items.price", "items.price_original",
-    "items.quantity", "items.currency", "items.coupon_code", "items.discount",
-    "properties", "ip", "user_agent", "country", "device_type", "platform", "locale", "key_kind",
-    "fraud_severity", "fraud_reasons", "received_at", "seq",
-)
+class StoredRow(NamedTuple):
+    """One event as ingest writes it into events_ingest, in column order (JSONCompactEachRow: positional, no key
+    names to encode or match per row). Money in base-currency minor units; ``*_original`` as sent."""
+
+    appspace_id: str
+    event_time: str
+    event_id: str
+    client_event_id: str
+    event_type: str
+    user_id: str
+    anonymous_id: str
+    cart_id: str
+    transaction_id: str
+    revenue: int | None
+    discount: int
+    shipping: int
+    tax: int
+    currency: str
+    revenue_original: str | None
+    discount_original: str
+    shipping_original: str
+    tax_original: str
+    fx_rate: str
+    coupon_code: str
+    items_item_id: list[object]
+    items_item_name: list[object]
+    items_item_category: list[object]
+    items_item_brand: list[object]
+    items_item_variant: list[object]
+    items_item_list_name: list[object]
+    items_item_list_id: list[object]
+    items_item_image_url: list[object]
+    items_price: list[object]
+    items_price_original: list[object]
+    items_quantity: list[object]
+    items_currency: list[object]
+    items_coupon_code: list[object]
+    items_discount: list[object]
+    properties: dict[str, str]
+    ip: str
+    user_agent: str
+    country: str
+    device_type: str
+    platform: str
+    locale: str
+    key_kind: str
+    fraud_severity: int
+    fraud_reasons: list[str]
+    received_at: str
+    seq: int
+
+
+# events_ingest's column names in StoredRow's order (items_x is the Nested column items.x).
+EVENT_COLUMNS: tuple[str, ...] = tuple(
+    "items." + name.removeprefix("items_") if name.startswith("items_") else name for name in StoredRow._fields)
 _NO_ITEMS: tuple[list[object], ...] = tuple([] for _ in range(14))
 
 
@@ -124,57 +168,69 @@ def build_row(
     context = event.context
     ip, user_agent = client_of(event, request)
     device_type, platform = classify_user_agent(user_agent) if enrich else ("unknown", "unknown")
-    row: list[object] = [
-        appspace_id,
-        event_time,
-        event.event_id or str(uuid.uuid4()),
-        event.event_id,
-        event.event_type,
-        event.user_id,
-        event.anonymous_id,
-        event.cart_id,
-        event.transaction_id,
-        amounts.minor("revenue", event.revenue, currency),
-        amounts.minor("discount", event.discount, currency) or 0,
-        amounts.minor("shipping", event.shipping, currency) or 0,
-        amounts.minor("tax", event.tax, currency) or 0,
-        currency,
-        _original(event.revenue),
-        _original(event.discount) or "0",
-        _original(event.shipping) or "0",
-        _original(event.tax) or "0",
-        amounts.rate(currency),
-        event.coupon_code,
-        *_item_columns(items, item_currencies, amounts),
-        {key: property_text(value) for key, value in event.properties.items()},
-        ip,
-        user_agent,
-        context.get("country") or (country_of(ip) if enrich else "unknown"),
-        context.get("device_type") or device_type,
-        context.get("platform") or platform,
-        context.get("locale", ""),
-        key_kind,
-        0,
-        [],
-        received_at,
-        seq,
-    ]
+    (items_item_id, items_item_name, items_item_category, items_item_brand, items_item_variant, items_item_list_name,
+     items_item_list_id, items_item_image_url, items_price, items_price_original, items_quantity, items_currency,
+     items_coupon_code, items_discount) = _item_columns(items, item_currencies, amounts)
+    row = StoredRow(
+        appspace_id=appspace_id,
+        event_time=event_time,
+        event_id=event.event_id or str(uuid.uuid4()),
+        client_event_id=event.event_id,
+        event_type=event.event_type,
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        cart_id=event.cart_id,
+        transaction_id=event.transaction_id,
+        revenue=amounts.minor("revenue", event.revenue, currency),
+        discount=amounts.minor("discount", event.discount, currency) or 0,
+        shipping=amounts.minor("shipping", event.shipping, currency) or 0,
+        tax=amounts.minor("tax", event.tax, currency) or 0,
+        currency=currency,
+        revenue_original=_original(event.revenue),
+        discount_original=_original(event.discount) or "0",
+        shipping_original=_original(event.shipping) or "0",
+        tax_original=_original(event.tax) or "0",
+        fx_rate=amounts.rate(currency),
+        coupon_code=event.coupon_code,
+        items_item_id=items_item_id,
+        items_item_name=items_item_name,
+        items_item_category=items_item_category,
+        items_item_brand=items_item_brand,
+        items_item_variant=items_item_variant,
+        items_item_list_name=items_item_list_name,
+        items_item_list_id=items_item_list_id,
+        items_item_image_url=items_item_image_url,
+        items_price=items_price,
+        items_price_original=items_price_original,
+        items_quantity=items_quantity,
+        items_currency=items_currency,
+        items_coupon_code=items_coupon_code,
+        items_discount=items_discount,
+        properties={key: property_text(value) for key, value in event.properties.items()},
+        ip=ip,
+        user_agent=user_agent,
+        country=context.get("country") or (country_of(ip) if enrich else "unknown"),
+        device_type=context.get("device_type") or device_type,
+        platform=context.get("platform") or platform,
+        locale=context.get("locale", ""),
+        key_kind=key_kind,
+        fraud_severity=0,
+        fraud_reasons=[],
+        received_at=received_at,
+        seq=seq,
+    )
     transaction = (event.event_type, event.transaction_id) if event.event_type in TRANSACTION_EVENTS else None
     return StoredEvent(
         appspace_id=appspace_id,
-        line=orjson.dumps(row),
+        line=orjson.dumps(tuple(row)),
         dedup_keys=dedup_keys(appspace_id, event),
         transaction=transaction,
         client_event_id=event.event_id or "",
     )
 
 
-_SEVERITY, _REASONS = EVENT_COLUMNS.index("fraud_severity"), EVENT_COLUMNS.index("fraud_reasons")
-
-
 def with_verdict(stored: StoredEvent, severity: int, reasons: list[str]) -> StoredEvent:
     """The row marked with FraudService's verdict (rare: only flagged or annotated events are re-encoded)."""
-    row = orjson.loads(stored.line)
-    row[_SEVERITY], row[_REASONS] = severity, reasons
-    return StoredEvent(stored.appspace_id, orjson.dumps(row), stored.dedup_keys, stored.transaction,
+    row = StoredRow(*orjson.loads(stored.line))._replace(fraud_severity=severity, fraud_reasons=reasons)
+    return StoredEvent(stored.appspace_id, orjson.dumps(tuple(row)), stored.dedup_keys, stored.transaction,
                        stored.client_event_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import record  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
@@ -40,6 +41,7 @@ def main() -> int:
           f"from a store of {total:,} events; rows left: {left}")
     print(machine_line())
     store.close()
+    record("delete_user", {"events_in_store": total, "rows_removed": rows, "seconds": elapsed, "rows_left": left})
     return 0 if left == 0 and elapsed <= 60 else 1
 
 

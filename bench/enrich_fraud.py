@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.fraud_process import fraud_process  # noqa: E402
 from app.redis_server import RedisServer  # noqa: E402
 from bench.ingest_grpc import run_ingest  # noqa: E402
+from bench.results import record  # noqa: E402
 from carthouse.v1 import fraud_pb2, fraud_pb2_grpc  # noqa: E402
 from services.ingest.enrichment import classify_user_agent, country_of  # noqa: E402
 from tests.support.stack_process import machine_line  # noqa: E402
@@ -117,6 +118,9 @@ def main() -> int:
     print(f"ingest, enrichment+fraud on:  {on:,.0f} events/s {[round(r) for r in rates['on']]}")
     print(f"drop: {(1 - on / off):.1%} (limit 15 %)")
     print(machine_line())
+    record("enrich_fraud", {"enrichment_us_per_event": enrich_us, "fraud_check_us_per_event": fraud_us,
+                            "ingest_unchecked_events_per_s": off, "ingest_checked_events_per_s": on,
+                            "drop": 1 - on / off, "rounds": args.rounds, "seconds": args.seconds})
     return 0 if on >= 0.85 * off else 1
 
 

@@ -19,6 +19,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import record  # noqa: E402
 from carthouse.v1 import fx_pb2  # noqa: E402
 from tests.support.stack_process import StackProcess, machine_line  # noqa: E402
 
@@ -73,9 +74,11 @@ def main() -> int:
         requests = build(500)
         asyncio.run(drive(stack.target, requests, args.concurrency, 2.0))  # first use of each day's rates
         converted, errors, elapsed = asyncio.run(drive(stack.target, requests, args.concurrency, args.seconds))
-    print(f"FxService.Convert: {converted / elapsed:,.0f} amounts/s ({converted / elapsed / 100:,.0f} requests/s "
-          f"of 100 amounts, {errors} conversion errors, concurrency {args.concurrency})")
+    print(f"FxService.ConvertAmounts: {converted / elapsed:,.0f} amounts/s ({converted / elapsed / 100:,.0f} "
+          f"requests/s of 100 amounts, {errors} conversion errors, concurrency {args.concurrency})")
     print(machine_line())
+    record("fx", {"amounts_per_s": converted / elapsed, "errors": errors, "concurrency": args.concurrency,
+                  "seconds": args.seconds})
     return 0 if errors == 0 else 1
 
 

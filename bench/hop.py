@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.query import percentiles  # noqa: E402
+from bench.results import record  # noqa: E402
 from carthouse.grpc_server import serve  # noqa: E402
 from tests.support.stack_process import machine_line  # noqa: E402
 
@@ -73,14 +74,20 @@ def main() -> None:
     args = parser.parse_args()
     pauses = [float(p) for p in args.pauses.split(",")]
     print(f"{'hop':<34} {'pause':>8}  {'p50':>9}  {'p95':>9}")
+    figures: dict[str, object] = {"calls": args.calls}
     with serve([]) as port:
         for pause in pauses:
             samples = grpc_round_trips(f"127.0.0.1:{port}", args.calls, pause)
             print(f"{'gRPC Health.Check round trip':<34} {pause * 1000:6.0f}ms  {p50_p95(samples)}", flush=True)
+            figures[f"grpc after {pause * 1000:g} ms p50_ms"], figures[f"grpc after {pause * 1000:g} ms p95_ms"] = \
+                percentiles(samples)
     for pause in pauses:
         samples = asyncio.run(thread_hand_offs(args.calls, pause))
         print(f"{'asyncio.to_thread and back':<34} {pause * 1000:6.0f}ms  {p50_p95(samples)}", flush=True)
+        figures[f"thread after {pause * 1000:g} ms p50_ms"], figures[f"thread after {pause * 1000:g} ms p95_ms"] = \
+            percentiles(samples)
     print(machine_line())
+    record("hop", figures)
 
 
 if __name__ == "__main__":

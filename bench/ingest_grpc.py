@@ -23,6 +23,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import record  # noqa: E402
 from carthouse.v1 import events_pb2, ingest_pb2  # noqa: E402
 from tests.support.stack_process import StackProcess, count_stored, machine_line  # noqa: E402
 
@@ -141,6 +142,9 @@ def main() -> int:
     print(f"stored rows after shutdown: {run.stored:,} + {run.blocked:,} blocked by fraud rules "
           f"(acknowledged: {run.accepted + run.warm_accepted:,} incl. warm-up)")
     print(machine_line())
+    record("ingest_grpc", {"events_per_s": run.rate, "accepted": run.accepted, "seconds": run.elapsed,
+                           "concurrency": args.concurrency, "stored": run.stored, "blocked": run.blocked,
+                           "errors": run.errors, "consistent": run.consistent})
     return 0 if run.consistent else 1
 
 

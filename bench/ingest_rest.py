@@ -22,6 +22,7 @@ from google.protobuf import json_format
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_grpc import build_requests, drive  # noqa: E402
+from bench.results import record  # noqa: E402
 from carthouse.v1 import ingest_pb2  # noqa: E402
 from tests.support.stack_process import StackProcess, count_stored, machine_line  # noqa: E402
 
@@ -125,6 +126,9 @@ def compare(data_dir: Path, args: argparse.Namespace) -> int:
     print(f"stored rows after shutdown: {stored:,} + {blocked:,} blocked by fraud rules "
           f"(acknowledged: {total:,} incl. warm-up)")
     print(machine_line())
+    record("ingest_rest", {"rest_events_per_s": rest_rate, "grpc_events_per_s": grpc_rate,
+                           "rest_over_grpc": rest_rate / grpc_rate, "rest_failed": rest[1],
+                           "grpc_failed": grpc_result[1], "stored": stored, "blocked": blocked, "acknowledged": total})
     return 0 if stored + blocked == total and rest[1] == 0 and grpc_result[1] == 0 else 1
 
 

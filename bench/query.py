@@ -48,6 +48,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.startup import freeze_loaded_objects  # noqa: E402
+from bench.results import record  # noqa: E402
 from carthouse.config import Settings  # noqa: E402
 from carthouse.store import Store, open_store  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
@@ -289,6 +290,13 @@ def main() -> int:
     print(speed_note(before, after))
     print(steal_note(cpu_before, cpu_after))
     print(machine_line())
+    figures: dict[str, object] = {"events": events, "runs": args.runs, "days": DAYS, "order": args.order,
+                                  "speed_check_ms_before": before, "speed_check_ms_after": after,
+                                  "endpoints_over_target": failed}
+    for name in bare:
+        figures |= {f"{name} rest_p50_ms": rest[name][0], f"{name} rest_p95_ms": rest[name][1],
+                    f"{name} sql_p50_ms": bare[name][0], f"{name} sql_p95_ms": bare[name][1]}
+    record("query", figures)
     return 1 if failed else 0
 
 

@@ -31,6 +31,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import record  # noqa: E402
 from tests.support.stack_process import StackProcess, machine_line  # noqa: E402
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
@@ -206,6 +207,8 @@ def main() -> int:
     if args.out:
         args.out.write_text(json.dumps({"samples": samples, "summary": result}, indent=1))
     print(machine_line())
+    record("soak", {"minutes": args.minutes, "offered_events_per_s": args.rate, "cache_mb": args.cache_mb,
+                    **{key: value for key, value in result.items() if not isinstance(value, (list, dict))}})
     return 0 if result["rss_flat"] and not result["errors"] else 1
 
 

@@ -42,16 +42,25 @@ ADD_TO_CART: dict[str, Any] = {
 }
 
 
-def event(base: dict[str, Any] | None = None, **changes: Any) -> events_pb2.EcommerceEvent:
-    """An EcommerceEvent from a JSON-shaped dict (default: the spec's purchase) with fields changed or
-    removed (pass None to remove)."""
-    body = copy.deepcopy(base if base is not None else SPEC_PURCHASE)
+# A desktop browser's user agent: REST tests send it with publishable keys, which the bot rule would block as
+# HTTP libraries otherwise.
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+def body(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+    """A JSON event body (default: the spec's purchase) with fields changed or removed (pass None to remove)."""
+    changed = copy.deepcopy(base if base is not None else SPEC_PURCHASE)
     for name, value in changes.items():
         if value is None:
-            body.pop(name, None)
+            changed.pop(name, None)
         else:
-            body[name] = value
-    return json_format.ParseDict(body, events_pb2.EcommerceEvent())
+            changed[name] = value
+    return changed
+
+
+def event(base: dict[str, Any] | None = None, **changes: Any) -> events_pb2.EcommerceEvent:
+    """body() as an EcommerceEvent."""
+    return json_format.ParseDict(body(base, **changes), events_pb2.EcommerceEvent())
 
 
 def track(base: dict[str, Any] | None = None, **changes: Any) -> ingest_pb2.TrackRequest:

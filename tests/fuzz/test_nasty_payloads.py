@@ -12,13 +12,12 @@ import pytest
 
 from carthouse.store import Store
 from carthouse.v1 import admin_pb2
+from tests.builders import BROWSER
 from tests.conftest import AppspaceFactory, ShopKeys
 from tests.gateway_fixture import running_gateway
 
 TRACK = "/v1/api/analytics/ecommerce/track"
 BATCH = "/v1/api/analytics/ecommerce/batch"
-BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-           "Version/17.5 Safari/605.1.15")
 TOO_LARGE = "Request body too large (limit 1 MiB)"
 MALFORMED = "Malformed JSON body"
 

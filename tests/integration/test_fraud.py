@@ -4,7 +4,6 @@ changed with AdminService. FraudService.CheckEvents is also called directly for 
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import uuid
@@ -16,7 +15,8 @@ import pytest
 
 from carthouse.store import Store
 from carthouse.v1 import admin_pb2, fraud_pb2, fraud_pb2_grpc, ingest_pb2_grpc
-from tests.builders import ADD_TO_CART, SPEC_PURCHASE, batch, event, key, track
+from tests.builders import ADD_TO_CART, batch, event, key, track
+from tests.builders import body as purchase
 from tests.conftest import AppspaceFactory, ShopKeys
 
 TRACK, BATCH = "/v1/api/analytics/ecommerce/track", "/v1/api/analytics/ecommerce/batch"
@@ -41,11 +41,6 @@ def fraud(stack) -> Iterator[fraud_pb2_grpc.FraudServiceStub]:
 def headers(api_key: str, user_agent: str = IPHONE) -> dict[str, str]:
     return {"X-API-Key": api_key, "User-Agent": user_agent}
 
-
-def purchase(**changes: object) -> dict:
-    body = copy.deepcopy(SPEC_PURCHASE)
-    body.update(changes)
-    return body
 
 
 def stored(store: Store, shop: ShopKeys, where: str = "1") -> list[dict]:

@@ -3,7 +3,6 @@ redis-server). Messages and statuses are the spec's, verbatim."""
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +12,13 @@ import pytest
 from openapi_spec_validator import validate
 
 from carthouse.store import Store
-from tests.builders import ADD_TO_CART, SPEC_PURCHASE
+from tests.builders import ADD_TO_CART, BROWSER, SPEC_PURCHASE
+from tests.builders import body as purchase
 from tests.conftest import AppspaceFactory, ShopKeys
 from tests.gateway_fixture import running_gateway
 from tests.test_contract import EXTRA_ROUTES, documented_routes
 
 TRACK = "/v1/api/analytics/ecommerce/track"
-BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/117.0 Safari/537.36"
 BATCH = "/v1/api/analytics/ecommerce/batch"
 SPEC_BATCH = {
     "events": [
@@ -52,15 +51,6 @@ def shop(new_appspace: AppspaceFactory) -> ShopKeys:
 def with_key(api_key: str) -> dict[str, str]:
     return {"X-API-Key": api_key}
 
-
-def purchase(**changes: object) -> dict:
-    body = copy.deepcopy(SPEC_PURCHASE)
-    for name, value in changes.items():
-        if value is None:
-            body.pop(name, None)
-        else:
-            body[name] = value
-    return body
 
 
 def stored(store: Store, appspace_id: str, where: str = "1") -> int:

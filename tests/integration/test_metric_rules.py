@@ -261,8 +261,9 @@ def test_carts_judge_events_of_equal_time_in_the_order_sent(http, ingest, new_ap
         "abandonment_rate": 50.0, "abandoned_carts": 1, "abandoned_revenue": 15.0, "completed_carts": 1, "days": 30}
 
 
-def test_a_cart_filled_by_two_actors_is_completed_by_either_on_every_call(http, ingest, new_appspace) -> None:
-    """Cart k9 is filled anonymously (a9), then by the logged-in u9, who buys without naming the cart."""
+def test_a_cart_filled_by_two_actors_is_judged_by_its_last_actor_on_every_call(http, ingest, new_appspace) -> None:
+    """Cart k9 is filled anonymously (a9), then by the logged-in u9, who buys without naming the cart: u9's cart,
+    completed, on every call."""
     shop = new_appspace()
     send(ingest, shop,
          ev("add_to_cart", {"anonymous_id": "a9"}, days_before(1), cart_id="k9", items=[item("sku_1", 20)]),

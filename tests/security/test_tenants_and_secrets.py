@@ -14,11 +14,10 @@ import pytest
 
 from carthouse.v1 import admin_pb2, admin_pb2_grpc
 from gateway.descriptors import ApiDescriptors
-from tests.builders import event, key
+from tests.builders import BROWSER, event, key
 from tests.conftest import ShopKeys
 from tests.gateway_fixture import running_gateway
 
-BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 GET_PATHS = sorted(r.template for r in ApiDescriptors().routes if r.verb == "GET" and "{" not in r.template)
 # Parameters some endpoints require; everything else runs on its defaults.
 PARAMS = {"/v1/api/analytics/ecommerce/user-journey": {"user_id": "bbb-user"}}

@@ -1,5 +1,5 @@
 """Cart abandonment in one statement. A cart is a cart_id (else the actor) with an add_to_cart in the range;
-it is completed when a purchase for that cart_id or by one of its actors follows its first add (until now, so a cart
+it is completed when a purchase for that cart_id or by its last actor follows its first add (until now, so a cart
 bought the day after the range still counts as completed); abandoned when not completed and idle for over an
 hour; the value left in it is its adds minus its removes (price x quantity, base currency)."""
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import JOINS_AS_WRITTEN, MOMENT, SCOPE
 
 CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 # The rows read are cart events and purchases.
@@ -19,16 +19,16 @@ PURCHASES_SINCE = "event_type = 'purchase' AND event_time >= {since:DateTime64(3
 
 # From cart_activity (migration 0009): a narrow row per cart event and purchase, carts and actors already keyed by
 # 64-bit hashes, cart events with the value of their items. A purchase carrying a cart_id has that cart's key,
-# so one grouping gives each cart its times, value and last purchase; purchases by any of the cart's actors (a cart
-# filled anonymously, then by the logged-in user, has two) come from one join. Moments are (event time, index in
-# the request), so that of a cart event and a purchase sent at the same time the one sent first is first.
+# so one grouping gives each cart its moments, value, last actor and last purchase; purchases by the cart's last
+# actor (a cart filled anonymously and then by the logged-in user is that user's) come from one join. Moments
+# (scope.MOMENT) put a cart event and a purchase sent at the same time in the order they were sent.
 ABANDONMENT = f"""
 WITH
 carts AS (
-    SELECT cart_key, groupUniqArrayIf(actor_key, {CART_ROW}) AS actor_keys,
-           minIf((event_time, seq), {CART_ROW}) AS first_add, maxIf(event_time, {CART_ROW}) AS last_activity,
+    SELECT cart_key, argMaxIf(actor_key, {MOMENT}, {CART_ROW}) AS actor_key,
+           minIf({MOMENT}, {CART_ROW}) AS first_add, maxIf(event_time, {CART_ROW}) AS last_activity,
            sumIf(toInt128(if(event_type = 'add_to_cart', items_value, -items_value)), {CART_ROW}) AS value,
-           maxIf((event_time, seq), event_type = 'purchase') AS bought_by_cart
+           maxIf({MOMENT}, event_type = 'purchase') AS bought_by_cart
     FROM cart_activity
     WHERE appspace_id = {{appspace:String}}
       AND (({SCOPE} AND event_type IN {CART_EVENTS}) OR ({PURCHASES_SINCE} AND cart_key != 0))
@@ -36,20 +36,17 @@ carts AS (
     HAVING countIf(event_type = 'add_to_cart') > 0
 ),
 bought_by_actor AS (
-    SELECT actor_key, max((event_time, seq)) AS last_purchase
+    SELECT actor_key, max({MOMENT}) AS last_purchase
     FROM cart_activity
     WHERE appspace_id = {{appspace:String}} AND {PURCHASES_SINCE} AND actor_key != 0
     GROUP BY actor_key
 ),
 judged AS (
-    SELECT cart_key, any(carts.bought_by_cart) >= any(carts.first_add)
-                     OR max(bought_by_actor.last_purchase) >= any(carts.first_add) AS is_completed,
-           any(carts.last_activity) < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
-           greatest(any(carts.value), 0) AS left_value
+    SELECT greatest(carts.bought_by_cart, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
+           carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
+           greatest(carts.value, 0) AS left_value
     FROM carts
-    ARRAY JOIN carts.actor_keys AS cart_actor
-    LEFT JOIN bought_by_actor ON cart_actor = bought_by_actor.actor_key
-    GROUP BY cart_key
+    LEFT JOIN bought_by_actor ON carts.actor_key = bought_by_actor.actor_key
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
        sumIf(left_value, NOT is_completed AND is_idle) AS abandoned_value

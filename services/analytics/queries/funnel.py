@@ -7,20 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import SCOPE
+from services.analytics.queries.scope import MOMENT, SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
-# windowFunnel orders an actor's events by a timestamp: epoch milliseconds x 256 + the event's index in its
-# request, so that events of equal time keep the order the client sent them in (an SDK batch sent without
-# timestamps shares one time). The 7-day window in the same units.
-TIMESTAMP = "toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + seq"
+# windowFunnel orders an actor's events by their moments (scope.MOMENT: an SDK batch sent without timestamps
+# shares one time, and keeps its order); the 7-day window in the same units.
 WINDOW = 7 * 24 * 3600 * 1000 * 256
 
 LEVELS = f"""
 SELECT level, count() AS actors
 FROM (
     SELECT actor_key,
-           windowFunnel({WINDOW})({TIMESTAMP}, {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
+           windowFunnel({WINDOW})({MOMENT}, {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
     FROM funnel_steps
     WHERE {SCOPE}
     GROUP BY actor_key

@@ -8,7 +8,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.deletions import PENDING_USERS
-from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, NOT_REFUND_OF_EXCLUDED, SCOPE, excluded_orders
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, REFUND_OF_EXCLUDED, SCOPE
 
 JOURNEY = f"""
 SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties
@@ -73,7 +73,7 @@ FROM (
     WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund')
       AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
       AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
-      AND {NOT_REFUND_OF_EXCLUDED}
+      AND NOT {REFUND_OF_EXCLUDED}
       AND user_id IN (SELECT user_id FROM cohort_users)
 ) AS money
 INNER JOIN cohort_users ON money.user_id = cohort_users.user_id
@@ -88,8 +88,7 @@ def cohorts(
     """(users per cohort month 'YYYY-MM-01', net revenue in minor units per cohort and month offset)."""
     users: dict[str, int] = {}
     revenue: dict[str, dict[int, int]] = {}
-    params = {**params, "first_month": first_month, "excluded_orders": excluded_orders(store, params)}
-    for row in store.query(COHORTS, params):
+    for row in store.query(COHORTS, {**params, "first_month": first_month}):
         if row["kind"] == "users":
             users[row["cohort_month"]] = int(row["amount"])
         elif int(row["offset"]) >= 0:

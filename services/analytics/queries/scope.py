@@ -31,6 +31,10 @@ JOINS_AS_WRITTEN = "query_plan_join_swap_table = 'false'"
 # (10 M events, process CPU in alternating runs: revenue-by-channel's statement -12 %, attribution -2 to -7 %,
 # cohorts -5 %).
 IN_SUBQUERY_NOT_IN_PREWHERE = "optimize_move_to_prewhere = 0"
+# An event's moment as one integer: epoch milliseconds x 256 + its index in its request (seq), so that events of
+# equal time keep the order the client sent them in (docs/METRICS.md). Integers compare and aggregate several
+# times faster than (time, seq) tuples.
+MOMENT = "(toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + seq)"
 SCOPE = f"""appspace_id = {{appspace:String}}
   AND event_time >= {{since:DateTime64(3, 'UTC')}} AND event_time < {{until:DateTime64(3, 'UTC')}}
   AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
@@ -46,18 +50,8 @@ def scope_params(
 
 
 # A refund of an order that is left out (its purchase flagged, and flagged events not included) is left out with
-# it: the order's revenue never counted, so its refund must not be subtracted. `excluded_orders` binds the
-# appspace's flagged purchases' transaction ids (few: fraud flags are rare), whenever they happened.
-NOT_REFUND_OF_EXCLUDED = ("(event_type != 'refund' OR empty({excluded_orders:Array(String)}) "
-                          "OR transaction_id NOT IN {excluded_orders:Array(String)})")
-FLAGGED_ORDERS = """
-SELECT DISTINCT transaction_id FROM events
-WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND fraud_severity > 0
-"""
-
-
-def excluded_orders(store: Store, params: dict[str, Any]) -> list[str]:
-    """The transaction ids whose purchases the scope leaves out: flagged ones, unless flagged events are in."""
-    if params["include_flagged"]:
-        return []
-    return [row["transaction_id"] for row in store.query(FLAGGED_ORDERS, params)]
+# it: the order's revenue never counted, so its refund must not be subtracted. Flagged purchases are read from the
+# fraud audit (every flagged event has a row there; a small table), whenever they happened.
+FLAGGED_ORDERS = """(SELECT transaction_id FROM fraud_events
+     WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND severity = 1)"""
+REFUND_OF_EXCLUDED = f"(event_type = 'refund' AND {{include_flagged:UInt8}} = 0 AND transaction_id IN {FLAGGED_ORDERS})"

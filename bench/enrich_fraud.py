@@ -112,7 +112,7 @@ def main() -> int:
                   f"({run.blocked} blocked)", flush=True)
     off, on = statistics.mean(rates["off"]), statistics.mean(rates["on"])
     print(f"\nenrichment: {enrich_us:.2f} us/event (in-process, cached parses)")
-    print(f"FraudService.Check: {fraud_us:.1f} us/event round trip on 100-event batches "
+    print(f"FraudService.CheckEvents: {fraud_us:.1f} us/event round trip on 100-event batches "
           f"({fraud_rate:,.0f} events/s from one client)")
     print(f"ingest, enrichment+fraud off: {off:,.0f} events/s {[round(r) for r in rates['off']]}")
     print(f"ingest, enrichment+fraud on:  {on:,.0f} events/s {[round(r) for r in rates['on']]}")

@@ -441,9 +441,10 @@ def test_attribution_linear(http, touched_shop) -> None:
 
 def test_attribution_time_decay(http, touched_shop) -> None:
     rows, _ = attributed(http, touched_shop, model="time_decay")
-    # p2: ages 14 and 7 days -> 0.25 and 0.5 -> 1/3, 2/3 of 80.  p3: 0.125, 0.25, 0.5, 1 (sum 1.875) of 120
-    # -> 8, 16, 32, 64.  alpha 100 + 26.67 + 8; beta 53.33 + 16; orders alpha 1 + 1/3 + 1/15 = 1.4.
-    assert rows == [("alpha", 134.67, 1.4, 33.7), ("beta", 69.33, 0.8, 17.3), ("delta", 64.0, 0.53, 16.0),
+    # p2: ages 14 and 7 days -> 0.25 and 0.5 -> 1/3, 2/3 of 8000 cents: 2666 and 5333, the cent left to the last
+    # touch (beta): 5334.  p3: 0.125, 0.25, 0.5, 1 (sum 1.875) of 120 -> 8, 16, 32, 64.  alpha 100 + 26.66 + 8;
+    # beta 53.34 + 16; orders alpha 1 + 1/3 + 1/15 = 1.4.
+    assert rows == [("alpha", 134.66, 1.4, 33.7), ("beta", 69.34, 0.8, 17.3), ("delta", 64.0, 0.53, 16.0),
                     ("gamma", 32.0, 0.27, 8.0)]
 
 

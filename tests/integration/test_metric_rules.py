@@ -63,7 +63,7 @@ def test_attribution_splits_over_distinct_campaigns_in_whole_cents(http, ingest,
          click("r2", "A", 2), click("r2", "B", 1), purchase("r2", "o2", 10.01))
 
     # linear: two campaigns each, whatever the clicks: o1 50.00 / 50.00; o2 1001 cents = 500 + 500 and one cent
-    # left, which goes to the campaign clicked last (equal remainders): B 5.01, A 5.00.
+    # left, which goes to the last touch: B 5.01, A 5.00.
     rows, unattributed = attribution(http, shop, "linear")
     assert rows == [("B", 55.01, 1.0), ("A", 55.0, 1.0)]  # 50.00 + 5.01; 50.00 + 5.00
     assert unattributed == {"revenue": 0.0, "orders": 0}
@@ -73,12 +73,13 @@ def test_attribution_splits_over_distinct_campaigns_in_whole_cents(http, ingest,
     # position_based: o1's four clicks weigh 40 : 10 : 10 : 40 -> A 60.00, B 40.00; o2 50/50 -> B 5.01, A 5.00.
     rows, _ = attribution(http, shop, "position_based")
     assert rows == [("A", 65.0, 1.1), ("B", 45.01, 0.9)]  # 60.00 + 5.00; 40.00 + 5.01; orders 0.6 + 0.5, 0.4 + 0.5
-    # time_decay: o1's clicks 4, 3, 2, 1 days old weigh 2^(-4/7) + 2^(-3/7) + 2^(-2/7) = 0.67295 + 0.74300 +
-    # 0.82034 = 2.23628 (A) against 2^(-1/7) = 0.90572 (B): A 7117.37 -> 7117 and B 2882.63 -> 2883 cents (the
-    # left cent to the larger remainder). o2: 2^(-2/7) : 2^(-1/7) = 0.47526 : 0.52474 of 1001 = 475.74 -> 476 and
-    # 525.26 -> 525. A 71.17 + 4.76 = 75.93, B 28.83 + 5.25 = 34.08; orders A 0.71174 + 0.47526 = 1.19.
+    # time_decay: o1's clicks 4, 3, 2, 1 days old weigh 2^(-4/7) : 2^(-3/7) : 2^(-2/7) : 2^(-1/7) = 0.67295 :
+    # 0.74300 : 0.82034 : 0.90572 (sum 3.14201) of 10000 cents: 2141.8 -> 2141, 2364.7 -> 2364, 2610.9 -> 2610 (A)
+    # and 2882.6 -> 2882 + the 3 cents the floors leave, to the last touch (B): 2885. o2: 2^(-2/7) : 2^(-1/7) =
+    # 0.47526 : 0.52474 of 1001: 475.7 -> 475 (A), 525.3 -> 525 + 1 = 526 (B). A 71.15 + 4.75 = 75.90,
+    # B 28.85 + 5.26 = 34.11; orders A 0.21418 + 0.23648 + 0.26109 + 0.47526 = 1.19.
     rows, _ = attribution(http, shop, "time_decay")
-    assert rows == [("A", 75.93, 1.19), ("B", 34.08, 0.81)]
+    assert rows == [("A", 75.9, 1.19), ("B", 34.11, 0.81)]
     for model in ("last_click", "linear", "time_decay", "position_based"):
         rows, unattributed = attribution(http, shop, model)
         assert round(sum(revenue for _, revenue, _ in rows) + unattributed["revenue"], 2) == 110.01, model

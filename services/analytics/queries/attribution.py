@@ -5,10 +5,9 @@ credits summed per channel.
 Models: last_click (the last touch gets it all), linear (equal split across the distinct channels touched),
 time_decay (weight 2^(-age / 7 days) per touch), position_based (our addition: 40 % first touch, 40 % last, 20 %
 split over the middle; one touch gets everything, two split 50/50). A channel touched several times gets the
-sum of its touches' weights. Money stays exact: every weight is an integer numerator, so a channel's share of
-an order is numerator / total, its credit the whole minor units of revenue x share, and the minor units left
-over go one each to the channels with the largest remainders (ties: the channel touched last first), so the
-credits of an order add up to its revenue exactly.
+sum of its touches' weights. Money stays exact: every weight is an integer numerator, each touch is credited
+the whole minor units of revenue x weight / total, and the order's last touch also the minor units those floors
+leave over, so the credits of an order add up to its revenue exactly.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, SCOPE
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, MOMENT, SCOPE
 from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 
 MODELS = ("last_click", "linear", "time_decay", "position_based")
@@ -28,62 +27,53 @@ DECAY_SCALE = 10**12
 
 _CREDITS = """
 purchases AS (
-    SELECT event_id AS purchase_id, user_id, event_time AS bought_at, seq AS bought_seq,
-           ifNull(revenue, 0) AS order_revenue
+    SELECT event_id AS purchase_id, user_id, {moment} AS bought, ifNull(revenue, 0) AS order_revenue
     FROM events
     WHERE {scope} AND event_type = 'purchase' AND user_id != ''
 ),
--- Each buyer's touches as one array sorted by time (ties by the order sent, then event id) of (time, order sent,
--- channel key): the join then
--- pairs ~one row per purchase with a compact array, instead of a row per (purchase, touch) with three strings
--- that window functions must sort again. Users and channels travel as 64-bit keys (as scope.ACTOR_KEY
--- explains); CHANNEL_NAMES turns channel keys back into text.
+-- Each buyer's touches as one array of (moment, channel key) sorted by moment (scope.MOMENT: time, then the order
+-- sent), ties by event id: the join then pairs ~one row per purchase with a compact array, instead of a row per
+-- (purchase, touch) with three strings that window functions must sort again. Users and channels travel as
+-- 64-bit keys (as scope.ACTOR_KEY explains); CHANNEL_NAMES turns channel keys back into text.
 user_touches AS (
     SELECT user_key,
-           arrayMap(x -> (x.1, x.2, x.4), arraySort(x -> (x.1, x.2, x.3), groupArray((at, seq, event_id, channel_key))))
-               AS ts
+           arrayMap(x -> (x.1, x.3), arraySort(x -> (x.1, x.2), groupArray(({moment}, event_id, channel_key)))) AS ts
     FROM tagged
     WHERE user_key IN (SELECT cityHash64(user_id) FROM purchases)
     GROUP BY user_key
 ),
 -- Per purchase: its touches in the window (a touch exactly `window` days old counts, as in revenue-by-channel; one
--- at the purchase's time counts if it was sent before it or is the purchase itself),
--- each touch's integer weight, the distinct channels with the sum of their touches' weights, and each channel's
--- credit in whole minor units (largest remainder).
+-- at the purchase's time counts if it was sent before it or is the purchase itself) and each touch's integer
+-- weight; then a row per touch with its credit in whole minor units: the floor of revenue x weight / total, the
+-- purchase's last touch also getting the minor units the floors leave over, so an order's credits add up to its
+-- revenue exactly.
 per_purchase AS (
     SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
-           arrayFilter(x -> (x.1, x.2) <= (purchases.bought_at, purchases.bought_seq)
-                            AND x.1 >= purchases.bought_at - INTERVAL {window} DAY, user_touches.ts) AS window_ts,
+           arrayFilter(x -> x.1 <= purchases.bought AND intDiv(x.1, 256) >= intDiv(purchases.bought, 256) - {window_ms},
+                       user_touches.ts) AS window_ts,
            length(window_ts) AS n,
-           arrayMap(x -> x.3, window_ts) AS touch_channels,
-           {touch_weights} AS touch_weights,
-           arrayDistinct(touch_channels) AS channels,
-           arrayMap(c -> arraySum(arrayMap((w, t) -> if(t = c, w, 0), touch_weights, touch_channels)), channels)
-               AS weights,
+           arrayMap(x -> x.2, window_ts) AS touch_channels,
+           {touch_weights} AS weights,
            arraySum(weights) AS total_weight,
-           arrayMap(w -> toInt128(order_revenue) * w, weights) AS scaled,
-           arrayMap(x -> toInt64(intDiv(x, total_weight)), scaled) AS floors,
-           arrayMap(x -> x % total_weight, scaled) AS remainders,
-           arrayMap(c -> arrayLastIndex(t -> t = c, touch_channels), channels) AS last_touched,
-           arraySort(i -> (-remainders[i], -last_touched[i]), arrayEnumerate(channels)) AS by_remainder,
-           arrayMap(i -> floors[i] + if(indexOf(by_remainder, i) <= order_revenue - arraySum(floors), 1, 0),
-                    arrayEnumerate(channels)) AS credits
+           arrayMap(w -> toInt64(intDiv(toInt128(order_revenue) * w, total_weight)), weights) AS floors
     FROM purchases INNER JOIN user_touches ON cityHash64(purchases.user_id) = user_touches.user_key
     WHERE n > 0
 ),
 credits AS (
-    SELECT purchase_id, channel_key, credit, weight / total_weight AS order_share, position
+    SELECT purchase_id, touch.2 AS channel_key, floor_credit + if(position = n, order_revenue - arraySum(floors), 0)
+               AS credit, weight / total_weight AS order_share, position
     FROM per_purchase
-    ARRAY JOIN channels AS channel_key, credits AS credit, weights AS weight, arrayEnumerate(channels) AS position
+    ARRAY JOIN window_ts AS touch, weights AS weight, floors AS floor_credit, arrayEnumerate(window_ts) AS position
 )"""
 
 # Each touch's weight (an integer numerator; a channel's share is the sum of its touches' weights over all).
 TOUCH_WEIGHTS = {
     "last_click": "arrayMap(i -> toUInt64(i = n), arrayEnumerate(window_ts))",
-    # One weight per distinct channel: on the channel's last touch.
-    "linear": "arrayMap((t, i) -> toUInt64(arrayLastIndex(x -> x = t, touch_channels) = i), touch_channels, "
+    # 1 on each channel's first touch in the window: every touched channel weighs the same, however often touched.
+    "linear": "arrayMap((c, i) -> toUInt64(indexOf(touch_channels, c) = i), touch_channels, "
               "arrayEnumerate(touch_channels))",
-    "time_decay": f"arrayMap(x -> toUInt64(round(pow(2, -dateDiff('millisecond', x.1, purchases.bought_at) / "
+    # The age in whole milliseconds (moments are ms x 256 + the order sent).
+    "time_decay": f"arrayMap(x -> toUInt64(round(pow(2, -(intDiv(purchases.bought, 256) - intDiv(x.1, 256)) / "
                   f"{HALF_LIFE_MS}) * {DECAY_SCALE})), window_ts)",
     # 40 : 40 : 20 / (n - 2) is 2 (n - 2) : 2 (n - 2) : 1 per middle touch.
     "position_based": "arrayMap(i -> toUInt64(multiIf(n <= 2, 1, i = 1 OR i = n, 2 * (n - 2), 1)), "
@@ -93,7 +83,8 @@ TOUCH_WEIGHTS = {
 
 def _with(model: str, window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, window=window, touch_weights=TOUCH_WEIGHTS[model]) + "," + CHANNEL_NAMES
+        scope=SCOPE, moment=MOMENT, window_ms=window * 24 * 3600 * 1000, touch_weights=TOUCH_WEIGHTS[model],
+    ) + "," + CHANNEL_NAMES
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from services.analytics.deletions import PENDING_USERS
 # cityHash64(campaign, source, medium), which CHANNEL_NAMES turns back into text at the end.
 TAGGED = f"""
 tagged AS (
-    SELECT event_id, user_id AS user, user_key, event_time AS at, seq, event_type AS kind, campaign, source,
-           medium, channel_key
+    SELECT event_id, user_id AS user, user_key, event_time, event_time AS at, seq, event_type AS kind, campaign,
+           source, medium, channel_key
     FROM touches
     WHERE appspace_id = {{{{appspace:String}}}}
       AND event_time >= {{{{since:DateTime64(3, 'UTC')}}}} - INTERVAL {{lookback}} DAY

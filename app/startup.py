@@ -8,6 +8,6 @@ import gc
 def freeze_loaded_objects() -> None:
     """Keep the objects alive now (modules, classes, protobuf descriptors, the services: ~60 k) out of the garbage
     collector's full passes. Each such pass otherwise walks all of them: 20-50 ms pauses measured in the middle
-    of requests (docs/PERFORMANCE.md, "Ninth session"). What requests allocate later is still collected."""
+    of requests (docs/PERFORMANCE.md). What requests allocate later is still collected."""
     gc.collect()
     gc.freeze()

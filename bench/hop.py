@@ -6,7 +6,7 @@ A REST call wakes a thread several times (gateway, Redis, gRPC poller, event loo
 after an idle pause answers later than one woken back to back, which is why the REST path's fixed cost over the
 bare query is larger after the pauses between requests. (Guest halt polling does not change the cost after a
 pause here: the same figures with /sys/module/haltpoll/parameters/guest_halt_poll_ns at 0 and at 200000;
-docs/PERFORMANCE.md, thirteenth session.)
+docs/PERFORMANCE.md.)
 
     .venv/bin/python bench/hop.py [--calls 400] [--pauses 0,0.001,0.01,0.05]
 """

@@ -11,13 +11,12 @@ and each call may compete with what the one before left running, which a fixed o
 same side). By default the endpoints take turns, one call pair each per round (--order rounds, what a
 dashboard asks for), so every endpoint's samples spread over the whole run: a slow spell of a few seconds
 costs each endpoint a sample or two instead of landing on the one whose series was running (--order series:
-each endpoint's runs one after another, as before 2026-11-26 23:28 UTC). chdb lets one process own a data
+each endpoint's runs one after another). chdb lets one process own a data
 directory, so the bare queries run on a copy of it (made next to it, removed afterwards).
 
 The REST calls go over one kept-alive HTTP/1.1 connection of the standard library (--http-client stdlib),
 whose own cost on these 2 vCPUs, shared with the stack, is small: httpx spent 1.42 ms of CPU per request here
-against 0.46 ms, and answered the same request 1.1 ms later at p50 (docs/PERFORMANCE.md, eleventh session;
---http-client httpx measures as runs before 2026-11-27 05:45 UTC did).
+against 0.46 ms, and answered the same request 1.1 ms later at p50 (--http-client httpx measures with it).
 
 Under the table: a speed check of the machine before and after (a fixed statement's time), and the share of
 CPU time the hypervisor gave to other guests during the run (steal, where the system reports it), so that a

@@ -3,7 +3,7 @@
 Lookups are cached for a couple of seconds so that every request does not hit ClickHouse,
 while a revoked key stops working within CACHE_SECONDS (the promise is 5 s). Entries past half that age are
 reloaded in the background (refresh-ahead), so under steady traffic no request waits for the lookups (two
-ClickHouse reads, ~5 ms, which every 2 s fell on one request: docs/PERFORMANCE.md, eleventh session).
+ClickHouse reads, ~5 ms, which every 2 s fell on one request: docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

@@ -4,12 +4,11 @@ Every request is counted in Redis, but not every request waits for its count. Th
 count Redis gave it for a client's window; when that count is more than a tenth of the limit (at least one
 request) below it and none of the client's increments is on its way, the request goes on at once and its
 increment is answered in the background (a client sending one request after another, as a dashboard or a shop
-does, finds the answer arrived before its next request). Otherwise the request waits for its own count, as
-every request used to, and is judged by it; such counts are sent after the background one has landed, so one
+does, finds the answer arrived before its next request). Otherwise the request waits for its own count and is
+judged by it; such counts are sent after the background one has landed, so one
 gateway lets exactly `limit` requests a window through, however they arrive. With replicas, each may let one
 request through on a count it has not yet seen the others add to, once per stale count. The round trip to
-Redis is then off the path of most requests (~0.3-0.4 ms of a REST call here: docs/PERFORMANCE.md, thirteenth
-session).
+Redis is then off the path of most requests (~0.3-0.4 ms of a REST call here: docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

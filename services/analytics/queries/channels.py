@@ -140,7 +140,7 @@ def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     # Side by side: no single statement keeps both vCPUs busy all the way (12-20 % faster than in sequence on
     # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The three
     # cost about the same since purchases carry their last touch (30-40 ms of CPU each on one thread), so each
-    # takes its share of the cores (on 2 vCPUs one thread each: docs/PERFORMANCE.md, tenth session).
+    # takes its share of the cores (on 2 vCPUs one thread each: docs/PERFORMANCE.md).
     touched_sql = share_of_cores(store, TOUCHED, statements=3)
     touched_rows, rows, active = together(lambda: store.query(touched_sql, params),
                                          lambda: attributed_channels(store, params, statements=3),

@@ -4,7 +4,8 @@ and gRPC errors as {"error": message, "code": ...} with the HTTP status Envoy ma
 A response is printed in one pass by a plan made once per message type (its fields in declaration order, each
 with its conversion), which gives exactly what protobuf's json_format followed by the field ordering and
 Envoy's number rule gives, in a fraction of the time: json_format walks every message generically, which cost
-0.18 ms for a 30-day revenue series and 2.1 ms for a 365-day one, on the gateway's event loop (docs/PERFORMANCE.md). Messages the plan does not cover (well-known types, enums, maps of messages) take the
+0.18 ms for a 30-day revenue series and 2.1 ms for a 365-day one, on the gateway's event loop (docs/PERFORMANCE.md).
+Messages the plan does not cover (well-known types, enums, maps of messages) take the
 generic path; tests/unit/test_render.py checks both paths against each other on every response type."""
 
 from __future__ import annotations

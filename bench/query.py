@@ -22,7 +22,7 @@ Under the table: a speed check of the machine before and after (a fixed statemen
 CPU time the hypervisor gave to other guests during the run (steal, where the system reports it), so that a
 run can be compared with runs at the same speed.
 
-Targets (issue 6): every endpoint p95 <= 150 ms through REST and <= 1.5 x its bare SQL p95.
+Targets: every endpoint p95 <= 150 ms through REST (attribution and cohorts <= 300 ms) and <= 1.5 x its bare SQL p95.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def bare_queries(store: Store, scope: Callable[[], dict[str, Any]], now: datetim
     }
 
 
-# Issue 6's endpoints: p95 <= 150 ms; issue 7's attribution and cohorts: p95 <= 300 ms.
+# Every endpoint: p95 <= 150 ms; attribution and cohorts (a year of cohorts, 90-day windows): p95 <= 300 ms.
 def limit_ms(name: str) -> int:
     return 300 if name.startswith(("attribution", "cohorts")) else 150
 

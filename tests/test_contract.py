@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR_SET = ROOT / "build" / "carthouse.pb"
 SPEC = ROOT.parent / "shared" / "spec" / "ecommerce-api.txt"
 PUBLIC_SERVICES = {"carthouse.v1.IngestService", "carthouse.v1.AnalyticsService"}
-# Our additions beyond the spec, each asked for by an issue and documented in docs/API.md.
+# Our additions beyond the spec, each documented in docs/API.md.
 EXTRA_ROUTES = {("GET", "/v1/api/analytics/ecommerce/fraud-events"), ("GET", "/v1/api/analytics/deletions")}
 
 

@@ -1,1 +1,1 @@
-"""AnalyticsService: the documented query endpoints (issues 6 and 7; every RPC answers UNIMPLEMENTED until then)."""
+"""AnalyticsService: the documented query endpoints (queries/), user deletion and the last-touch worker."""

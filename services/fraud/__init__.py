@@ -1,1 +1,1 @@
-"""FraudService: severity and reasons per event (issue 5; UNIMPLEMENTED until then)."""
+"""FraudService: severity and reasons per event (rules.py), with velocity windows in Redis (velocity.py)."""

@@ -1,4 +1,4 @@
-"""GDPR deletion against what runs beside it (issue: "a deleted user leaves no row behind"): events of the user
+"""GDPR deletion against what runs beside it (a deleted user leaves no row behind): events of the user
 that arrive while the mutations run, and the last-touch worker caught between reading a user's purchases and
 writing their rows back. Driven deterministically on a real store: the race is forced at its worst moment, not
 left to timing."""

@@ -6,7 +6,17 @@ STAMP   := .venv/.installed
 
 .PHONY: setup gen run test lint release-contract bench clean
 
-setup: $(STAMP) build/carthouse.pb
+# npm packages (buf; uPlot for the dashboard), pinned by package-lock.json.
+NPM_STAMP := node_modules/.package-lock.json
+BUF       := node_modules/.bin/buf
+IMAGE     := build/carthouse.pb\#format=binpb
+RELEASED  := protos/released/carthouse-v1.binpb
+AGAINST   := $(RELEASED)\#format=binpb
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(STAMP) build/carthouse.pb $(NPM_STAMP)
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -26,19 +36,9 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# npm tools (buf), pinned by package-lock.json.
-NPM_STAMP := node_modules/.package-lock.json
-BUF       := node_modules/.bin/buf
-IMAGE     := build/carthouse.pb\#format=binpb
-RELEASED  := protos/released/carthouse-v1.binpb
-AGAINST   := $(RELEASED)\#format=binpb
-
-$(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-
 # ruff; the layering contracts (pyproject.toml, import-linter); buf lint of the protos; buf breaking against the
 # released contract, so that a change that would break clients fails here.
-lint: setup $(NPM_STAMP)
+lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
 	$(BUF) lint "$(IMAGE)" --config protos/buf.yaml --path carthouse/v1

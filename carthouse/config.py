@@ -53,6 +53,8 @@ class Settings:
     fraud_target: str = ""
     oxr_app_id: str = ""
     oxr_base_url: str = ""
+    # How long a dashboard sign-in lasts.
+    dashboard_session_hours: int = 12
     # Memory for decompressed column blocks of the embedded store (carthouse/store/chdb_backend.py); 0: none.
     chdb_cache_mb: int = 1024
 
@@ -86,6 +88,7 @@ class Settings:
             oxr_app_id=os.environ.get("OXR_APP_ID", ""),
             oxr_base_url=os.environ.get("OXR_BASE_URL", ""),
             chdb_cache_mb=_int("CARTHOUSE_CHDB_CACHE_MB", 1024),
+            dashboard_session_hours=_int("CARTHOUSE_DASHBOARD_SESSION_HOURS", 12),
         )
         settings.validate()
         return settings
@@ -99,6 +102,8 @@ class Settings:
             raise ConfigError("CARTHOUSE_RATE_LIMIT_PER_MIN must be at least 1")
         if not 0 <= self.ingest_workers <= 64:
             raise ConfigError("CARTHOUSE_INGEST_WORKERS must be between 0 and 64")
+        if not 1 <= self.dashboard_session_hours <= 24 * 90:
+            raise ConfigError("CARTHOUSE_DASHBOARD_SESSION_HOURS must be between 1 and 2160")
         if self.chdb_cache_mb < 0:
             raise ConfigError("CARTHOUSE_CHDB_CACHE_MB must be 0 (no cache) or more")
         if self.environment == "production" and self.admin_token in ("", "changeme"):

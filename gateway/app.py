@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from carthouse import clientip
-from gateway import ratelimit
+from gateway import dashboard, ratelimit
 from gateway.binding import BindingError, build_request
 from gateway.descriptors import ApiDescriptors, Route, Router
 from gateway.openapi import openapi_document
@@ -56,6 +56,8 @@ class GatewayConfig:
     rate_limit_per_min: int = 1000
     trusted_proxies: str = ""
     timeout_seconds: float = 30.0
+    # How long a dashboard sign-in lasts.
+    session_seconds: int = dashboard.DEFAULT_SESSION_SECONDS
 
 
 class HttpError(Exception):
@@ -78,6 +80,9 @@ class Gateway:
         self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
         self._redis: aioredis.Redis | None = None
         self._limiter: RateLimiter | None = None
+        self._sessions: dashboard.Sessions | None = None
+        # The route a dashboard sign-in checks the key against (any read needing a secret key would do).
+        self._key_check = next(r for r in api.routes if r.verb == "GET" and r.grpc_path.endswith("/Overview"))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -93,6 +98,7 @@ class Gateway:
             )
         self._redis = ratelimit.connect(self.config.redis_url)
         self._limiter = RateLimiter(self._redis, self.config.rate_limit_per_min)
+        self._sessions = dashboard.Sessions(self._redis, self.config.session_seconds)
         log.info("gateway: %d routes to %s", len(self.api.routes), self.config.upstream)
 
     async def shutdown(self) -> None:
@@ -130,6 +136,10 @@ class Gateway:
         if path == "/openapi.json" and verb == "GET":
             await _respond(send, 200, self.openapi)
             return
+        if verb == "GET" and (path in ("/", "/dashboard") or path.startswith("/dashboard/")) \
+                and path != dashboard.SESSION_PATH:
+            await self._dashboard_file(scope, path, send)
+            return
         cors = _CORS_HEADERS if path in self.ingestion_paths else []
         if verb == "OPTIONS" and cors:
             await _respond(send, 204, b"", cors, content_type=None)
@@ -143,7 +153,11 @@ class Gateway:
             await _respond(send, 429, error_json(TOO_MANY), extra)
             return
         try:
-            status, body, upstream_headers = await self._call(scope, receive, verb, path, headers, forwarded_for)
+            if path == dashboard.SESSION_PATH:
+                status, body, upstream_headers = await self._session(scope, receive, verb, headers, forwarded_for)
+            else:
+                status, body, upstream_headers = await self._call(scope, receive, verb, path, headers,
+                                                                  forwarded_for)
         except HttpError as exc:
             await _respond(send, exc.status, error_json(exc.message, exc.code), extra)
             return
@@ -168,6 +182,8 @@ class Gateway:
         except BindingError as exc:
             raise HttpError(400, str(exc)) from None
         metadata = [(name.decode(), value) for name in FORWARDED_HEADERS if (value := _metadata_value(headers, name))]
+        if not metadata and (token := dashboard.session_token(headers.get(b"cookie", b""))):
+            metadata = [("x-api-key", await self._session_key(token, verb))]
         metadata.append(("x-forwarded-for", forwarded_for))
         if user_agent := _metadata_value(headers, b"user-agent"):
             metadata.append((CLIENT_USER_AGENT, user_agent))
@@ -185,7 +201,57 @@ class Gateway:
         ]
         return 200, message_json(response), upstream_headers
 
-    async def _json_body(self, route: Route, headers: dict[bytes, bytes], receive: Receive) -> Any:
+    async def _session_key(self, token: str, verb: str) -> str:
+        """The secret key a dashboard session reads with; a session never writes."""
+        if verb != "GET":
+            raise HttpError(403, dashboard.READ_ONLY)
+        key = await self._sessions.api_key(token) if self._sessions else None
+        if key is None:
+            raise HttpError(401, dashboard.NOT_SIGNED_IN)
+        return key
+
+    async def _session(
+        self, scope: dict[str, Any], receive: Receive, verb: str, headers: dict[bytes, bytes], forwarded_for: str,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """POST: sign in with {"key": <secret key>} (checked upstream) -> a session cookie; GET: whether this
+        browser is signed in ({"signed_in": …}, 200 either way); DELETE: sign out."""
+        token = dashboard.session_token(headers.get(b"cookie", b""))
+        secure = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
+        if verb == "GET":
+            signed_in = bool(token) and await self._sessions.api_key(token) is not None
+            return 200, orjson.dumps({"signed_in": signed_in}), []
+        if verb == "DELETE":
+            await self._sessions.end(token)
+            return 200, orjson.dumps({"ok": True}), [dashboard.set_cookie("", 0, secure)]
+        if verb != "POST":
+            raise HttpError(404, NOT_FOUND)
+        body = await self._json_body(None, headers, receive)
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key.strip():
+            raise HttpError(400, dashboard.KEY_REQUIRED)
+        route = self._key_check
+        message = build_request(route, {}, [("days", "1")], None)
+        metadata = [("x-api-key", key.strip()), ("x-forwarded-for", forwarded_for)]
+        try:
+            await self._calls[route.grpc_path](message, metadata=metadata, timeout=self.config.timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise HttpError(http_status(exc.code()), exc.details() or exc.code().name) from None
+        token = await self._sessions.create(key.strip())
+        return 200, orjson.dumps({"ok": True}), [dashboard.set_cookie(token, self._sessions.ttl_seconds, secure)]
+
+    async def _dashboard_file(self, scope: dict[str, Any], path: str, send: Send) -> None:
+        if path in ("/", "/dashboard"):
+            await _respond(send, 302, b"", [(b"location", b"/dashboard/")], content_type=None)
+            return
+        versioned = b"v=" in scope.get("query_string", b"")
+        found = dashboard.static_file(path.removeprefix("/dashboard/"), versioned)
+        if found is None:
+            await _respond(send, 404, error_json(NOT_FOUND))
+            return
+        await _respond(send, 200, found.body, [(b"cache-control", found.cache_control)],
+                       content_type=found.content_type)
+
+    async def _json_body(self, route: Route | None, headers: dict[bytes, bytes], receive: Receive) -> Any:
         """The body parsed as JSON (None for routes without one); 413 past 1 MiB, 400 when not JSON."""
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -201,7 +267,7 @@ class Gateway:
                 raise HttpError(413, BODY_TOO_LARGE)
             chunks.append(chunk)
             more = event.get("more_body", False)
-        if not route.body:
+        if route is not None and not route.body:
             return None
         # Like Envoy's transcoder, the body is read as JSON whatever the content type says: curl -d sends
         # form encoding and navigator.sendBeacon text/plain; what is not JSON gets a 400 below.

@@ -20,6 +20,7 @@ def build_gateway(settings: Settings, redis_url: str) -> Gateway:
             redis_url=redis_url,
             rate_limit_per_min=settings.rate_limit_per_min,
             trusted_proxies=settings.trusted_proxies,
+            session_seconds=settings.dashboard_session_hours * 3600,
         ),
     )
 

@@ -14,7 +14,8 @@ DESCRIPTOR_SET = ROOT / "build" / "carthouse.pb"
 SPEC = ROOT.parent / "shared" / "spec" / "ecommerce-api.txt"
 PUBLIC_SERVICES = {"carthouse.v1.IngestService", "carthouse.v1.AnalyticsService"}
 # Our additions beyond the spec, each documented in docs/API.md.
-EXTRA_ROUTES = {("GET", "/v1/api/analytics/ecommerce/fraud-events"), ("GET", "/v1/api/analytics/deletions")}
+EXTRA_ROUTES = {("GET", "/v1/api/analytics/ecommerce/fraud-events"), ("GET", "/v1/api/analytics/deletions"),
+                ("GET", "/v1/api/analytics/appspace")}
 
 
 def annotated_routes() -> dict[tuple[str, str], str]:

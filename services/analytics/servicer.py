@@ -276,6 +276,13 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             for row in deletions.list_requests(self._store, principal.appspace.appspace_id)
         ])
 
+    def GetAppspace(self, request: analytics_pb2.GetAppspaceRequest, context: grpc.ServicerContext) -> Any:
+        appspace = self._caller(context).appspace
+        return analytics_pb2.GetAppspaceResponse(
+            appspace_id=appspace.appspace_id, name=appspace.name, base_currency=appspace.base_currency,
+            timezone=appspace.timezone, plan=appspace.plan_name, retention_days=appspace.plan.retention_days,
+        )
+
     def FraudEvents(
         self, request: analytics_pb2.FraudEventsRequest, context: grpc.ServicerContext
     ) -> analytics_pb2.FraudEventsResponse:

@@ -1,0 +1,99 @@
+"""The dashboard's side of the gateway: its static files, and sessions that let a browser read the API with a
+cookie instead of a key.
+
+Signing in exchanges an appspace's secret key for a random session token: the key stays in Redis for the
+session's lifetime (only a hash of the token names it), the browser keeps an HttpOnly, SameSite=Strict cookie and
+never the key. A request with a session cookie and no key of its own goes upstream with the session's key only
+for the GET routes: a session reads, it never sends events, deletes or administers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+SESSION_COOKIE = "carthouse_session"
+SESSION_PATH = "/dashboard/session"
+DEFAULT_SESSION_SECONDS = 12 * 3600
+READ_ONLY = "A dashboard session can only read; send an API key to do more"
+NOT_SIGNED_IN = "Not signed in"
+KEY_REQUIRED = "key is required"
+# The dashboard's own files (plain HTML, CSS and ES modules, no build step).
+STATIC_ROOT = Path(__file__).resolve().parent / "static"
+# Libraries from the npm registry, pinned by package-lock.json, served as they are installed.
+NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
+VENDOR = {"uplot.js": NODE_MODULES / "uplot/dist/uPlot.esm.js", "uplot.css": NODE_MODULES / "uplot/dist/uPlot.min.css"}
+
+
+def _session_key(token: str) -> str:
+    return "dashboard:session:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+class Sessions:
+    """Dashboard sessions in Redis: token -> the appspace's secret key, expiring after ``ttl_seconds``."""
+
+    def __init__(self, client: aioredis.Redis, ttl_seconds: int = DEFAULT_SESSION_SECONDS) -> None:
+        self._client = client
+        self.ttl_seconds = ttl_seconds
+
+    async def create(self, api_key: str) -> str:
+        token = secrets.token_urlsafe(32)
+        await self._client.set(_session_key(token), api_key, ex=self.ttl_seconds)
+        return token
+
+    async def api_key(self, token: str) -> str | None:
+        if not token:
+            return None
+        value = await self._client.get(_session_key(token))
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def end(self, token: str) -> None:
+        if token:
+            await self._client.delete(_session_key(token))
+
+
+def session_token(cookie_header: bytes) -> str:
+    """The session token in a Cookie header, or ""."""
+    for part in cookie_header.decode("latin-1").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE:
+            return value
+    return ""
+
+
+def set_cookie(token: str, max_age: int, secure: bool) -> tuple[bytes, bytes]:
+    """The Set-Cookie header for ``token`` (an empty token with max_age 0 removes the cookie)."""
+    attributes = f"{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+    return b"set-cookie", (attributes + ("; Secure" if secure else "")).encode()
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: bytes
+    cache_control: bytes
+
+
+def static_file(name: str, versioned: bool) -> StaticFile | None:
+    """A file of the dashboard (``name`` under /dashboard/), or None. Versioned requests (``?v=``, which the page
+    adds to its assets) may be cached for a year; the page itself is revalidated every time."""
+    if name in ("", "index.html"):
+        path = STATIC_ROOT / "index.html"
+    elif name.startswith("vendor/") and name.removeprefix("vendor/") in VENDOR:
+        path = VENDOR[name.removeprefix("vendor/")]
+    else:
+        path = (STATIC_ROOT / name).resolve()
+        if STATIC_ROOT not in path.parents or not path.is_file():
+            return None
+    if not path.is_file():
+        return None
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or path.suffix == ".js":
+        content_type = ("text/javascript" if path.suffix == ".js" else content_type) + "; charset=utf-8"
+    cache = b"public, max-age=31536000, immutable" if versioned and path.name != "index.html" else b"no-cache"
+    return StaticFile(path.read_bytes(), content_type.encode(), cache)

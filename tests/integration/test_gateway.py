@@ -168,6 +168,8 @@ def test_query_paths_need_a_secret_key(http, shop) -> None:
             assert response.status_code == 200 and len(response.json()["cohorts"]) == 6, url
         elif name == "attribution":
             assert response.status_code == 200 and response.json()["window_days"] == 30, url
+        elif name == "appspace":
+            assert response.status_code == 200 and response.json()["appspace_id"] == shop.appspace_id, url
         else:
             assert response.status_code == 200 and response.json()["days"] == 30, url
 

@@ -1,4 +1,11 @@
 # One image for every Carthouse service; the command picks the service (see docker-compose.yml).
+
+# The dashboard's browser libraries, from the npm registry as package-lock.json pins them (not the dev tools).
+FROM node:20.18-bookworm-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm
 
 WORKDIR /app
@@ -14,6 +21,7 @@ COPY carthouse ./carthouse
 COPY services ./services
 COPY gateway ./gateway
 COPY app ./app
+COPY --from=web /web/node_modules ./node_modules
 RUN scripts/gen-protos python && pip install --no-cache-dir . \
     && useradd --system --uid 10001 carthouse && mkdir -p /data && chown carthouse /data
 

@@ -137,7 +137,7 @@ class Gateway:
             await _respond(send, 200, self.openapi)
             return
         if verb == "GET" and (path in ("/", "/dashboard") or path.startswith("/dashboard/")) \
-                and path != dashboard.SESSION_PATH:
+                and path != dashboard.SESSION_PATH and not path.startswith(dashboard.API_PREFIX):
             await self._dashboard_file(scope, path, send)
             return
         cors = _CORS_HEADERS if path in self.ingestion_paths else []
@@ -171,7 +171,10 @@ class Gateway:
         self, scope: dict[str, Any], receive: Receive, verb: str, path: str, headers: dict[bytes, bytes],
         forwarded_for: str,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        matched = self.router.match(verb, path)
+        # The dashboard reads the API under its own prefix, with its session cookie instead of a key; the API's
+        # own paths never take a cookie.
+        by_session = path.startswith(dashboard.API_PREFIX)
+        matched = self.router.match(verb, path.removeprefix(dashboard.API_PREFIX) if by_session else path)
         if matched is None:
             raise HttpError(404, NOT_FOUND)
         route, variables = matched
@@ -181,9 +184,12 @@ class Gateway:
             message = build_request(route, variables, query, body)
         except BindingError as exc:
             raise HttpError(400, str(exc)) from None
-        metadata = [(name.decode(), value) for name in FORWARDED_HEADERS if (value := _metadata_value(headers, name))]
-        if not metadata and (token := dashboard.session_token(headers.get(b"cookie", b""))):
-            metadata = [("x-api-key", await self._session_key(token, verb))]
+        if by_session:
+            metadata = [("x-api-key", await self._session_key(dashboard.session_token(headers.get(b"cookie", b"")),
+                                                              verb))]
+        else:
+            metadata = [(name.decode(), value) for name in FORWARDED_HEADERS
+                        if (value := _metadata_value(headers, name))]
         metadata.append(("x-forwarded-for", forwarded_for))
         if user_agent := _metadata_value(headers, b"user-agent"):
             metadata.append((CLIENT_USER_AGENT, user_agent))

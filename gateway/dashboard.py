@@ -3,8 +3,9 @@ cookie instead of a key.
 
 Signing in exchanges an appspace's secret key for a random session token: the key stays in Redis for the
 session's lifetime (only a hash of the token names it), the browser keeps an HttpOnly, SameSite=Strict cookie and
-never the key. A request with a session cookie and no key of its own goes upstream with the session's key only
-for the GET routes: a session reads, it never sends events, deletes or administers.
+never the key. The dashboard reads the API under /dashboard/api/ (the same routes), where the gateway sends the
+session's key upstream for GET routes only: a session reads, it never sends events, deletes or administers; the
+API's own paths never take a cookie.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import redis.asyncio as aioredis
 
 SESSION_COOKIE = "carthouse_session"
 SESSION_PATH = "/dashboard/session"
+# The API as the dashboard reads it: /dashboard/api/v1/... is /v1/... with the session's key (GET only).
+API_PREFIX = "/dashboard/api"
 DEFAULT_SESSION_SECONDS = 12 * 3600
 READ_ONLY = "A dashboard session can only read; send an API key to do more"
 NOT_SIGNED_IN = "Not signed in"
@@ -26,7 +29,9 @@ KEY_REQUIRED = "key is required"
 # The dashboard's own files (plain HTML, CSS and ES modules, no build step).
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 # Libraries from the npm registry, pinned by package-lock.json, served as they are installed.
-NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
+# Beside the sources (a checkout), else in the working directory (the container's /app).
+NODE_MODULES = next((d for d in (Path(__file__).resolve().parents[1] / "node_modules", Path.cwd() / "node_modules")
+                     if d.is_dir()), Path("node_modules"))
 VENDOR = {"uplot.js": NODE_MODULES / "uplot/dist/uPlot.esm.js", "uplot.css": NODE_MODULES / "uplot/dist/uPlot.min.css"}
 
 

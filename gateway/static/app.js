@@ -2,7 +2,7 @@
 // page only computes deltas against the comparison period and CSV files from what it fetched.
 import uPlot from "/dashboard/vendor/uplot.js?v=1.6.32";
 
-const API = "/v1/api/analytics";
+const API = "/dashboard/api/v1/api/analytics";
 const $ = (id) => document.getElementById(id);
 const tables = {}; // CSV sources: panel name -> {columns, rows}
 let shop = null; // GET /v1/api/analytics/appspace

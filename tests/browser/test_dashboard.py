@@ -108,11 +108,13 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     page.go_back()
     page.wait_for_function("document.querySelector('#range').value === '30d'")
 
-    # The session cookie reads; it never writes.
-    track = page.request.post("/v1/api/analytics/ecommerce/track", data={"event_type": "view_cart"})
+    # The session cookie reads (under the dashboard's prefix only); it never writes.
+    assert page.request.get("/dashboard/api/v1/api/analytics/ecommerce/overview?days=30").json() == overview
+    assert page.request.get("/v1/api/analytics/ecommerce/overview").status == 401  # the API itself wants a key
+    track = page.request.post("/dashboard/api/v1/api/analytics/ecommerce/track", data={"event_type": "view_cart"})
     assert (track.status, track.json()) == (403, {"error": "A dashboard session can only read; send an API key to "
                                                            "do more"})
-    assert page.request.delete("/v1/api/analytics/user/b1").status == 403
+    assert page.request.delete("/dashboard/api/v1/api/analytics/user/b1").status == 403
     assert page.console_errors == []  # type: ignore[attr-defined]
 
     page.set_viewport_size({"width": 375, "height": 1400})
@@ -122,4 +124,4 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     page.click("#signout")
     page.wait_for_selector("#signin:not([hidden])")
     assert page.request.get("/dashboard/session").json() == {"signed_in": False}
-    assert page.request.get("/v1/api/analytics/ecommerce/overview").status == 401
+    assert page.request.get("/dashboard/api/v1/api/analytics/ecommerce/overview").status == 401

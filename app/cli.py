@@ -297,6 +297,42 @@ def parse_since(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def parse_duration(text: str) -> int:
+    """'30d', '12h', '45m' as seconds."""
+    if text[-1:] in DURATION_UNITS and text[:-1].isdigit() and int(text[:-1]) > 0:
+        return int(text[:-1]) * DURATION_UNITS[text[-1]]
+    raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h or 45m")
+
+
+def cmd_dashboard_share(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.CreateShareLink(admin_pb2.CreateShareLinkRequest(
+        appspace_id=args.appspace, expires_in_seconds=args.expires), metadata=metadata, timeout=30)
+    link = f"{args.url.rstrip('/')}/dashboard/share/{response.token}"
+    if args.json:
+        print(json.dumps({"url": link, "expires_at": response.expires_at, "key_id": response.key_id}))
+    else:
+        print(f"{link}\nread-only, until {response.expires_at}; end it with: carthouse dashboard revoke {link}")
+    return 0
+
+
+def cmd_dashboard_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from carthouse.v1 import admin_pb2
+
+    stub, metadata = _admin_stub(settings, args.grpc)
+    response = stub.RevokeShareLink(admin_pb2.RevokeShareLinkRequest(token=args.link), metadata=metadata, timeout=30)
+    if not response.revoked:
+        print("no live share link has that token (expired or revoked already)", file=sys.stderr)
+        return 1
+    print("revoked: the link no longer opens the dashboard, and its key is revoked")
+    return 0
+
+
 def cmd_fraud_list(args: argparse.Namespace, settings: Settings) -> int:
     from carthouse.v1 import analytics_pb2, analytics_pb2_grpc
 
@@ -421,6 +457,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     fraud_list.add_argument("--page-token", default="", help="from the previous page's output")
     fraud_list.add_argument("--json", action="store_true", help="print machine-readable JSON")
     fraud_list.set_defaults(handler=cmd_fraud_list)
+
+    board = commands.add_parser("dashboard", help="read-only share links to the dashboard").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    share = board.add_parser("share", help="make a read-only link to an appspace's dashboard (shown once)")
+    share.add_argument("--appspace", required=True)
+    share.add_argument("--expires", type=parse_duration, default="30d", help="how long it works: 30d, 12h, 45m "
+                       "(default 30d, at most 365d)")
+    share.add_argument("--url", default=f"http://{settings.http_host}:{settings.http_port}",
+                       help="where people open the dashboard (default: this stack's REST address)")
+    share.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    share.set_defaults(handler=cmd_dashboard_share)
+    revoke = board.add_parser("revoke", help="end a share link (the link or its token)")
+    revoke.add_argument("link")
+    revoke.set_defaults(handler=cmd_dashboard_revoke)
 
     deletion = commands.add_parser("deletions", help="user deletion requests (GDPR) and their status").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -142,7 +142,7 @@ def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, chec
             ServiceBinding(
                 admin_servicer.SERVICE_NAME,
                 admin_pb2_grpc.add_AdminServiceServicer_to_server,
-                admin_servicer.AdminServicer(AppspaceAdmin(repository)),
+                admin_servicer.AdminServicer(AppspaceAdmin(repository), redis_client),
             )
         )
     return bindings

@@ -211,10 +211,10 @@ class Gateway:
         """The secret key a dashboard session reads with; a session never writes."""
         if verb != "GET":
             raise HttpError(403, dashboard.READ_ONLY)
-        key = await self._sessions.api_key(token) if self._sessions else None
-        if key is None:
+        session = await self._sessions.get(token) if self._sessions else None
+        if session is None:
             raise HttpError(401, dashboard.NOT_SIGNED_IN)
-        return key
+        return session.api_key
 
     async def _session(
         self, scope: dict[str, Any], receive: Receive, verb: str, headers: dict[bytes, bytes], forwarded_for: str,
@@ -224,7 +224,7 @@ class Gateway:
         token = dashboard.session_token(headers.get(b"cookie", b""))
         secure = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
         if verb == "GET":
-            signed_in = bool(token) and await self._sessions.api_key(token) is not None
+            signed_in = await self._sessions.get(token) is not None
             return 200, orjson.dumps({"signed_in": signed_in}), []
         if verb == "DELETE":
             await self._sessions.end(token)
@@ -246,6 +246,9 @@ class Gateway:
         return 200, orjson.dumps({"ok": True}), [dashboard.set_cookie(token, self._sessions.ttl_seconds, secure)]
 
     async def _dashboard_file(self, scope: dict[str, Any], path: str, send: Send) -> None:
+        if path.startswith(dashboard.SHARE_PREFIX):
+            await self._open_share_link(scope, path.removeprefix(dashboard.SHARE_PREFIX), send)
+            return
         if path in ("/", "/dashboard"):
             await _respond(send, 302, b"", [(b"location", b"/dashboard/")], content_type=None)
             return
@@ -256,6 +259,16 @@ class Gateway:
             return
         await _respond(send, 200, found.body, [(b"cache-control", found.cache_control)],
                        content_type=found.content_type)
+
+    async def _open_share_link(self, scope: dict[str, Any], token: str, send: Send) -> None:
+        """A share link's session becomes this browser's (read-only, until the link expires or is revoked)."""
+        headers = _headers(scope)
+        secure = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
+        if self._sessions is None or await self._sessions.get(token) is None:
+            await _respond(send, 302, b"", [(b"location", b"/dashboard/?share=expired")], content_type=None)
+            return
+        cookie = dashboard.set_cookie(token, await self._sessions.seconds_left(token), secure)
+        await _respond(send, 302, b"", [(b"location", b"/dashboard/"), cookie], content_type=None)
 
     async def _json_body(self, route: Route | None, headers: dict[bytes, bytes], receive: Receive) -> Any:
         """The body parsed as JSON (None for routes without one); 413 past 1 MiB, 400 when not JSON."""

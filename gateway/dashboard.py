@@ -10,16 +10,18 @@ API's own paths never take a cookie.
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from carthouse.dashboard_sessions import Session, new_token, redis_key
+
 SESSION_COOKIE = "carthouse_session"
 SESSION_PATH = "/dashboard/session"
+# A share link: /dashboard/share/<token> sets that session's cookie.
+SHARE_PREFIX = "/dashboard/share/"
 # The API as the dashboard reads it: /dashboard/api/v1/... is /v1/... with the session's key (GET only).
 API_PREFIX = "/dashboard/api"
 DEFAULT_SESSION_SECONDS = 12 * 3600
@@ -35,31 +37,30 @@ NODE_MODULES = next((d for d in (Path(__file__).resolve().parents[1] / "node_mod
 VENDOR = {"uplot.js": NODE_MODULES / "uplot/dist/uPlot.esm.js", "uplot.css": NODE_MODULES / "uplot/dist/uPlot.min.css"}
 
 
-def _session_key(token: str) -> str:
-    return "dashboard:session:" + hashlib.sha256(token.encode()).hexdigest()
-
-
 class Sessions:
-    """Dashboard sessions in Redis: token -> the appspace's secret key, expiring after ``ttl_seconds``."""
+    """Dashboard sessions in Redis (carthouse/dashboard_sessions.py), sign-ins expiring after ``ttl_seconds``."""
 
     def __init__(self, client: aioredis.Redis, ttl_seconds: int = DEFAULT_SESSION_SECONDS) -> None:
         self._client = client
         self.ttl_seconds = ttl_seconds
 
     async def create(self, api_key: str) -> str:
-        token = secrets.token_urlsafe(32)
-        await self._client.set(_session_key(token), api_key, ex=self.ttl_seconds)
+        token = new_token()
+        await self._client.set(redis_key(token), Session(api_key).encode(), ex=self.ttl_seconds)
         return token
 
-    async def api_key(self, token: str) -> str | None:
-        if not token:
-            return None
-        value = await self._client.get(_session_key(token))
-        return value.decode() if isinstance(value, bytes) else value
+    async def get(self, token: str) -> Session | None:
+        raw = await self._client.get(redis_key(token)) if token else None
+        return Session.decode(raw) if raw else None
+
+    async def seconds_left(self, token: str) -> int:
+        return max(0, int(await self._client.ttl(redis_key(token))))
 
     async def end(self, token: str) -> None:
-        if token:
-            await self._client.delete(_session_key(token))
+        """Sign out: a sign-in's session ends; a share link's lives on (only its revocation ends it)."""
+        session = await self.get(token)
+        if session is not None and not session.share_key_id:
+            await self._client.delete(redis_key(token))
 
 
 def session_token(cookie_header: bytes) -> str:

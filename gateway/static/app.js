@@ -331,7 +331,13 @@ async function render() {
 
 async function start() {
   const session = await fetch("/dashboard/session", { credentials: "same-origin" }).then((r) => r.json()).catch(() => ({}));
-  if (!session.signed_in) { showSignIn(); return; }
+  if (!session.signed_in) {
+    if (new URLSearchParams(location.search).get("share") === "expired") {
+      $("signin-error").textContent = "This share link has expired or was revoked.";
+    }
+    showSignIn();
+    return;
+  }
   try {
     shop = await api("/appspace");
   } catch (error) {

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import grpc
+import redis
 
+from carthouse.clock import utc_now
 from carthouse.tenancy import fraud_settings
 from carthouse.tenancy.repository import Appspace, KeyRecord, rfc3339
 from carthouse.v1 import admin_pb2, admin_pb2_grpc
+from services.admin import share_links
 from services.admin.appspaces import AppspaceAdmin
 
 SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
@@ -37,8 +40,9 @@ def key_to_proto(key: KeyRecord) -> admin_pb2.ApiKey:
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, admin: AppspaceAdmin) -> None:
+    def __init__(self, admin: AppspaceAdmin, redis_client: redis.Redis) -> None:
         self._admin = admin
+        self._redis = redis_client
 
     def CreateAppspace(self, request, context: grpc.ServicerContext) -> admin_pb2.CreateAppspaceResponse:
         created = self._admin.create_appspace(request.name, request.plan, request.base_currency, request.timezone)
@@ -72,3 +76,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     def RevokeKey(self, request, context: grpc.ServicerContext) -> admin_pb2.RevokeKeyResponse:
         return admin_pb2.RevokeKeyResponse(key=key_to_proto(self._admin.revoke_key(request.key_id)))
+
+    def CreateShareLink(self, request, context: grpc.ServicerContext) -> admin_pb2.CreateShareLinkResponse:
+        link = share_links.create(self._admin, self._redis, request.appspace_id, request.expires_in_seconds, utc_now())
+        return admin_pb2.CreateShareLinkResponse(token=link.token, key_id=link.key_id,
+                                                 expires_at=link.expires_at.isoformat().replace("+00:00", "Z"))
+
+    def RevokeShareLink(self, request, context: grpc.ServicerContext) -> admin_pb2.RevokeShareLinkResponse:
+        return admin_pb2.RevokeShareLinkResponse(revoked=share_links.revoke(self._admin, self._redis, request.token))

@@ -125,3 +125,27 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     page.wait_for_selector("#signin:not([hidden])")
     assert page.request.get("/dashboard/session").json() == {"signed_in": False}
     assert page.request.get("/dashboard/api/v1/api/analytics/ecommerce/overview").status == 401
+
+
+def test_a_share_link_opens_the_dashboard_read_only_until_it_is_revoked(page: Page, http, shop: ShopKeys,
+                                                                       new_appspace) -> None:
+    from carthouse.v1 import admin_pb2
+
+    admin = new_appspace  # its AdminService stub, with the admin token
+    link = admin.stub.CreateShareLink(admin_pb2.CreateShareLinkRequest(appspace_id=shop.appspace_id,
+                                                                       expires_in_seconds=3600),
+                                      metadata=admin.metadata)
+    page.goto(f"/dashboard/share/{link.token}")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert page.locator("[data-kpi=total_revenue] .kpi-value").inner_text() == "$75.50"
+    assert page.request.post("/dashboard/api/v1/api/analytics/ecommerce/track",
+                             data={"event_type": "view_cart"}).status == 403
+    revoked = admin.stub.RevokeShareLink(admin_pb2.RevokeShareLinkRequest(token=link.token), metadata=admin.metadata)
+    assert revoked.revoked
+    page.reload()
+    page.wait_for_selector("#signin:not([hidden])")
+    page.goto(f"/dashboard/share/{link.token}")
+    sign_in_error(page, "This share link has expired or was revoked.")
+    # The link's key is revoked with it (effective within the key cache's seconds).
+    keys = admin.stub.ListKeys(admin_pb2.ListKeysRequest(appspace_id=shop.appspace_id), metadata=admin.metadata)
+    assert [k.revoked_at != "" for k in keys.keys if k.key_id == link.key_id] == [True]

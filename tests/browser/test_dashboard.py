@@ -100,13 +100,31 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     products = page.locator("#products tbody tr")
     assert products.count() == 2 and products.nth(0).inner_text().split("\t")[:3] == ["sku_1", "T-Shirt", "$40.00"]
     assert "spring" in page.locator("#breakdown").inner_text()
+    # The funnel: b1 viewed and added to cart, then bought without the steps between.
+    assert page.locator("#funnel li .figures").all_inner_texts()[:3] == [
+        "1 · 100.0 % of previous · 100.0 % overall", "1 · 100.0 % of previous · 100.0 % overall",
+        "0 · 0.0 % of previous · 0.0 % overall · −1"]
+    # c1 completed by o1; no abandoned cart.
+    assert page.locator("#carts dd").all_inner_texts() == ["0.0 %", "0", "$0.00", "1"]
+    # o1 carries spring's campaign: 45.50 in every model; o2 unattributed (no touch).
+    attribution = [row.split("\t") for row in page.locator("#attribution tbody tr").all_inner_texts()]
+    assert attribution == [["spring", "email", "news", "$45.50", "$45.50", "$45.50", "$45.50"],
+                           ["(unattributed)", "", "", "$30.00", "$30.00", "$30.00", "$30.00"]]
+    with page.expect_download() as download:
+        page.click("[data-csv=products]")
+    assert Path(download.value.path()).read_text() == (
+        "Item,Name,Revenue,Units,Orders\nsku_1,T-Shirt,40,2,1\nsku_2,Hoodie,30,1,1\n")
     page.screenshot(path=str(SCREENSHOTS / "dashboard-1440.png"), full_page=True)
 
-    # A preset changes the URL; the back button restores the view.
-    page.select_option("#range", "7d")
-    page.wait_for_url("**range=7d**")
+    # Today holds none of the orders (they were two days ago): the figures follow the preset.
+    page.select_option("#range", "today")
+    page.wait_for_url("**range=today**")
+    page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$0.00'")
+
+    # The back button restores the view before.
     page.go_back()
     page.wait_for_function("document.querySelector('#range').value === '30d'")
+    page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$75.50'")
 
     # The session cookie reads (under the dashboard's prefix only); it never writes.
     assert page.request.get("/dashboard/api/v1/api/analytics/ecommerce/overview?days=30").json() == overview

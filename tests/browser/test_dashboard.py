@@ -48,9 +48,11 @@ def shop(ingest, new_appspace) -> ShopKeys:
            items=[item("sku_1", 20, 2)], properties={"campaign": "spring", "source": "email", "medium": "news"}),
         ev("purchase", {"user_id": "b2"}, at(3), transaction_id="o2", revenue=30, items=[item("sku_2", 30)]),
         ev("refund", {"user_id": "b1"}, at(4), transaction_id="o1", revenue=10),
+        # Above the 100,000 ceiling: flagged, in the fraud audit, out of every figure.
+        ev("purchase", {"user_id": "b3"}, at(5), transaction_id="o3", revenue=150000),
     ]
     response = ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(shop.secret_key))
-    assert (response.accepted, list(response.errors)) == (5, [])
+    assert (response.accepted, list(response.errors)) == (6, [])
     return shop
 
 
@@ -110,6 +112,17 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     attribution = [row.split("\t") for row in page.locator("#attribution tbody tr").all_inner_texts()]
     assert attribution == [["spring", "email", "news", "$45.50", "$45.50", "$45.50", "$45.50"],
                            ["(unattributed)", "", "", "$30.00", "$30.00", "$30.00", "$30.00"]]
+    # b1 and b2 first bought this month: 45.50 + 30.00 - 10.00 = 65.50 in month 0, 32.75 each.
+    assert page.locator("#cohorts p").inner_text() == "2 purchasing users, lifetime value $32.75 each"
+    assert [cell.strip() for cell in page.locator("#cohorts tbody tr").first.inner_text().split("\t")[1:3]] == [
+        "2", "$65.50"]
+    fraud = page.locator("#fraud tbody tr").all_inner_texts()
+    assert len(fraud) == 1 and fraud[0].split("\t")[1:5] == ["flagged", "purchase", "o3", "b3"]
+    page.fill("#journey-user", "b1")
+    page.click("#journey-form button")
+    page.wait_for_selector("#journey .timeline")
+    assert [e.split(" ", 1)[1] for e in page.locator("#journey .timeline > li").all_inner_texts()][:2] == [
+        "refund o1 $10.00", "purchase o1 $45.50\nsku_1 T-Shirt × 2"]
     with page.expect_download() as download:
         page.click("[data-csv=products]")
     assert Path(download.value.path()).read_text() == (

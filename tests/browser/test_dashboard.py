@@ -134,8 +134,20 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     page.wait_for_url("**range=today**")
     page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$0.00'")
 
-    # The back button restores the view before.
-    page.go_back()
+    # A custom range and a comparison with the same days a year earlier (nothing then: every figure is new).
+    page.select_option("#range", "custom")
+    page.fill("#start", (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d"))
+    page.fill("#end", datetime.now(UTC).strftime("%Y-%m-%d"))
+    page.select_option("#compare", "year")
+    page.wait_for_url("**compare=year**")
+    assert "range=custom" in page.url and "start=" in page.url and "end=" in page.url
+    page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$75.50'")
+    page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-delta')?.textContent === 'new'")
+    # The back button restores the views before, one step at a time, back to the first.
+    for _ in range(8):
+        if "range=" not in page.url:
+            break
+        page.go_back()
     page.wait_for_function("document.querySelector('#range').value === '30d'")
     page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$75.50'")
 

@@ -83,6 +83,8 @@ class Gateway:
         self._sessions: dashboard.Sessions | None = None
         # The route a dashboard sign-in checks the key against (any read needing a secret key would do).
         self._key_check = next(r for r in api.routes if r.verb == "GET" and r.grpc_path.endswith("/Overview"))
+        # What a signed-in dashboard needs first: the appspace, answered with the session's state.
+        self._appspace = next(r for r in api.routes if r.verb == "GET" and r.grpc_path.endswith("/GetAppspace"))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -220,12 +222,23 @@ class Gateway:
         self, scope: dict[str, Any], receive: Receive, verb: str, headers: dict[bytes, bytes], forwarded_for: str,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """POST: sign in with {"key": <secret key>} (checked upstream) -> a session cookie; GET: whether this
-        browser is signed in ({"signed_in": …}, 200 either way); DELETE: sign out."""
+        browser is signed in ({"signed_in": …}, 200 either way, with the appspace when signed in); DELETE: sign out."""
         token = dashboard.session_token(headers.get(b"cookie", b""))
         secure = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
         if verb == "GET":
-            signed_in = await self._sessions.get(token) is not None
-            return 200, orjson.dumps({"signed_in": signed_in}), []
+            session = await self._sessions.get(token)
+            if session is None:
+                return 200, orjson.dumps({"signed_in": False}), []
+            route = self._appspace
+            metadata = [("x-api-key", session.api_key), ("x-forwarded-for", forwarded_for)]
+            try:
+                appspace = await self._calls[route.grpc_path](build_request(route, {}, [], None), metadata=metadata,
+                                                              timeout=self.config.timeout_seconds)
+            except grpc.aio.AioRpcError as exc:  # the key was revoked since: signed out
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    return 200, orjson.dumps({"signed_in": False}), []
+                raise HttpError(http_status(exc.code()), exc.details() or exc.code().name) from None
+            return 200, b'{"signed_in":true,"appspace":' + message_json(appspace) + b"}", []
         if verb == "DELETE":
             await self._sessions.end(token)
             return 200, orjson.dumps({"ok": True}), [dashboard.set_cookie("", 0, secure)]

@@ -330,6 +330,7 @@ async function render() {
 }
 
 async function start() {
+  // One answer: whether this browser is signed in, and its appspace when it is.
   const session = await fetch("/dashboard/session", { credentials: "same-origin" }).then((r) => r.json()).catch(() => ({}));
   if (!session.signed_in) {
     if (new URLSearchParams(location.search).get("share") === "expired") {
@@ -338,13 +339,7 @@ async function start() {
     showSignIn();
     return;
   }
-  try {
-    shop = await api("/appspace");
-  } catch (error) {
-    if (error.status !== 401) $("signin-error").textContent = error.message;
-    showSignIn();
-    return;
-  }
+  shop = session.appspace;
   $("shop").textContent = `${shop.name} · ${shop.base_currency}`;
   $("signin").hidden = true; $("panels").hidden = false; $("controls").hidden = false;
   await render();

@@ -90,23 +90,33 @@ def process_rss(root: psutil.Process) -> dict[str, float]:
 async def soak(stack: StackProcess, key: str, minutes: float, rate: float) -> list[dict[str, object]]:
     window = Window()
     samples: list[dict[str, object]] = []
-    deadline = time.monotonic() + minutes * 60
+    failures: list[str] = []
+    begun = time.monotonic()
+    deadline = begun + minutes * 60
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=stack.base_url, headers={"X-API-Key": key}, timeout=30,
                                  limits=limits) as http:
+
+        def failed(what: str, detail: str) -> None:
+            """Say what failed (the first 20), so that a run's errors can be explained."""
+            window.errors += 1
+            if len(failures) < 20:
+                failures.append(f"t={time.monotonic() - begun:.0f}s {what}: {detail}")
+                print(f"error: {failures[-1]}", file=sys.stderr, flush=True)
 
         async def send_batch() -> None:
             started = time.perf_counter()
             try:
                 response = await http.post(BATCH, json=batch_body())
                 ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                detail = f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
             window.ingest_ms.append((time.perf_counter() - started) * 1000)
             if ok:
                 window.events += 100
             else:
-                window.errors += 1
+                failed("POST batch", detail)
 
         async def ingest_loop() -> None:
             interval = 100 / rate
@@ -124,14 +134,16 @@ async def soak(stack: StackProcess, key: str, minutes: float, rate: float) -> li
             n = 0
             while time.monotonic() < deadline:
                 started = time.perf_counter()
+                query = QUERIES[n % len(QUERIES)]
                 try:
-                    response = await http.get(f"/v1/api/analytics/ecommerce/{QUERIES[n % len(QUERIES)]}",
-                                              params={"days": 7})
+                    response = await http.get(f"/v1/api/analytics/ecommerce/{query}", params={"days": 7})
                     ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                    detail = f"{response.status_code} {response.text[:200]}"
+                except httpx.HTTPError as exc:
+                    ok, detail = False, f"{type(exc).__name__}: {exc}"
                 window.query_ms.append((time.perf_counter() - started) * 1000)
-                window.errors += 0 if ok else 1
+                if not ok:
+                    failed(f"GET {query}", detail)
                 n += 1
                 await asyncio.sleep(0.25)
 
@@ -202,6 +214,11 @@ def main() -> int:
         print(f"soak: {args.minutes} min at {args.rate:.0f} events/s offered, queries every 0.25 s; "
               f"block cache {args.cache_mb} MiB; stack in {scratch} (removed at the end)", flush=True)
         samples = asyncio.run(soak(stack, key, args.minutes, args.rate))
+        if any(int(s["errors"]) for s in samples):  # type: ignore[arg-type]
+            # What the stack logged about it, before its directory goes.
+            logged = [line for line in stack.log_path.read_text(errors="replace").splitlines()
+                      if "ERROR" in line or "WARNING" in line or "Traceback" in line]
+            print("stack log (errors and warnings):", *logged[-40:], sep="\n", file=sys.stderr)
     result = summary(samples, args.warmup)
     print(json.dumps(result))
     if args.out:

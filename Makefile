@@ -18,10 +18,10 @@ $(NPM_STAMP): package.json package-lock.json
 
 setup: $(STAMP) build/carthouse.pb $(NPM_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev]' -e sdk/python
 	touch $(STAMP)
 
 # Python modules, .pyi stubs and the descriptor set are build outputs of protos/, never edited.

@@ -1,0 +1,66 @@
+"""The Python SDK (sdk/python) against the real stack: a refused event reaches on_error with the server's message;
+10,000 events sent through a stack that is stopped (SIGTERM) and started again in the middle are stored exactly
+once each."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from carthouse_sdk import Client
+
+from tests.conftest import ShopKeys
+from tests.support.stack_process import StackProcess, query_stopped
+
+
+def test_a_refused_event_reaches_on_error_with_the_servers_message(http, new_appspace) -> None:
+    shop: ShopKeys = new_appspace()
+    refused: list[tuple[str, list[dict]]] = []
+    client = Client(shop.secret_key, str(http.base_url), on_error=lambda message, events: refused.append(
+        (message, events)))
+    try:
+        bad = client.track("purchase", revenue=5.0, user_id="s1")  # no transaction_id
+        client.track("purchase", transaction_id="s1-o", revenue=5.0, user_id="s1")
+        assert client.flush(timeout=30)
+    finally:
+        client.shutdown()
+    assert [(message, [e["event_id"] for e in events]) for message, events in refused] == [
+        ("transaction_id is required for purchase events", [bad])]
+    assert (client.stats.sent, client.stats.failed) == (1, 1)
+    overview = client_overview(http, shop)
+    assert (overview["total_orders"], overview["total_revenue"]) == (1, 5.0)
+
+
+def client_overview(http, shop: ShopKeys) -> dict:
+    return http.get("/v1/api/analytics/ecommerce/overview", headers={"X-API-Key": shop.secret_key}).json()
+
+
+def test_ten_thousand_events_across_a_restart_are_stored_exactly_once(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "data").start()
+    try:
+        keys = stack.create_appspace()
+        client = Client(keys["secret_key"], stack.base_url, max_tries=12, backoff_base=0.5, backoff_max=5.0)
+        sent: list[str] = []
+
+        def produce() -> None:
+            for n in range(10_000):
+                sent.append(client.track("view_cart", user_id=f"sdk-{n % 500}"))
+                if n % 100 == 99:
+                    time.sleep(0.02)  # a shop's pace, so the restart falls in the middle
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        while len(sent) < 3_000:
+            time.sleep(0.05)
+        assert stack.stop() == 0  # SIGTERM: in-flight requests finish, the rest is refused until it is back
+        stack.start()
+        producer.join()
+        assert client.flush(timeout=180)
+        client.shutdown()
+        assert (client.stats.sent, client.stats.failed, client.stats.dropped) == (10_000, 0, 0)
+    finally:
+        stack.stop()
+    rows = query_stopped(stack.data_dir, "SELECT count() AS n, uniqExact(client_event_id) AS ids FROM events "
+                                         "WHERE appspace_id = {a:String}", {"a": keys["appspace_id"]})
+    assert rows == [{"n": 10_000, "ids": 10_000}]

@@ -61,11 +61,16 @@ class Decision:
     reset_seconds: int
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        return [
+        """RateLimit-* on every answer; Retry-After as well on a refusal, which is what most HTTP clients
+        (and our SDKs) wait for."""
+        headers = [
             (b"ratelimit-limit", str(self.limit).encode()),
             (b"ratelimit-remaining", str(self.remaining).encode()),
             (b"ratelimit-reset", str(self.reset_seconds).encode()),
         ]
+        if not self.allowed:
+            headers.append((b"retry-after", str(self.reset_seconds).encode()))
+        return headers
 
 
 @dataclass
@@ -78,9 +83,11 @@ class _Window:
 
 
 class RateLimiter:
-    def __init__(self, client: aioredis.Redis, limit_per_minute: int) -> None:
-        self._limit = limit_per_minute
-        self._margin = max(1, limit_per_minute // 10)
+    def __init__(self, client: aioredis.Redis, limit: int, window_seconds: int = WINDOW_SECONDS) -> None:
+        """``limit`` requests per client in each window of ``window_seconds`` (the product's is a minute)."""
+        self._limit = limit
+        self._window_seconds = window_seconds
+        self._margin = max(1, limit // 10)
         self._script = client.register_script(_COUNT)
         self._warnings = Throttled(log)
         self._window = -1
@@ -88,8 +95,8 @@ class RateLimiter:
 
     async def check(self, client_ip: str) -> Decision:
         now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        reset = WINDOW_SECONDS - int(now % WINDOW_SECONDS)
+        window = int(now // self._window_seconds)
+        reset = self._window_seconds - int(now % self._window_seconds)
         known = self._known(client_ip, window)
         key = f"ratelimit:{client_ip}:{window}"
         quiet = known.background is None and known.waiting == 0
@@ -123,7 +130,7 @@ class RateLimiter:
     async def _increment(self, key: str, known: _Window) -> int | None:
         """The client's count with this request (None when Redis cannot be reached: the limit fails open)."""
         try:
-            count = int(await self._script(keys=[key], args=[WINDOW_SECONDS + 1]))
+            count = int(await self._script(keys=[key], args=[self._window_seconds + 1]))
         except (RedisError, OSError) as exc:
             self._warnings.warning("redis", "rate limit not enforced, Redis unavailable: %s", exc)
             return None

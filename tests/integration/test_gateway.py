@@ -258,6 +258,7 @@ def test_rate_limit_headers_and_429(stack, redis_server) -> None:
         response = client.post(TRACK, json={}, headers=headers)
         assert (response.status_code, response.json()) == (429, {"error": "Too many requests. Please slow down."})
         assert response.headers["ratelimit-remaining"] == "0"
+        assert response.headers["retry-after"] == response.headers["ratelimit-reset"]
 
 
 def test_client_address_behind_trusted_proxies(stack, redis_server, store, new_appspace) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from carthouse_sdk import Client
 
 from tests.conftest import ShopKeys
+from tests.gateway_fixture import running_gateway
 from tests.support.stack_process import StackProcess, query_stopped
 
 
@@ -64,3 +65,22 @@ def test_ten_thousand_events_across_a_restart_are_stored_exactly_once(tmp_path: 
     rows = query_stopped(stack.data_dir, "SELECT count() AS n, uniqExact(client_event_id) AS ids FROM events "
                                          "WHERE appspace_id = {a:String}", {"a": keys["appspace_id"]})
     assert rows == [{"n": 10_000, "ids": 10_000}]
+
+
+def test_a_rate_limited_client_slows_down_instead_of_losing_events(stack, redis_server, store, new_appspace) -> None:
+    """Three requests a window of two seconds, six requests' worth of events: the client is refused (429 with
+    Retry-After), waits for the next window and sends the rest; nothing is lost or stored twice."""
+    shop: ShopKeys = new_appspace()
+    own_counts = redis_server.url.removesuffix("/0") + "/7"  # the suite's other gateways count in db 0
+    with running_gateway(stack.target, own_counts, rate_limit_per_min=3, rate_limit_window_seconds=2) as url:
+        client = Client(shop.secret_key, url, flush_at=10, flush_interval=0.1, max_tries=5, backoff_base=0.05)
+        try:
+            ids = [client.track("view_cart", user_id=f"limited-{n}") for n in range(60)]
+            assert client.flush(timeout=60)
+        finally:
+            client.shutdown()
+    assert client.stats.retries >= 1
+    assert (client.stats.sent, client.stats.failed, client.stats.dropped) == (60, 0, 0)
+    rows = store.query("SELECT client_event_id FROM events WHERE appspace_id = {a:String} ORDER BY client_event_id",
+                       {"a": shop.appspace_id})
+    assert [row["client_event_id"] for row in rows] == sorted(ids)

@@ -34,6 +34,7 @@ class Stats:
     sent: int = 0
     dropped: int = 0
     failed: int = 0
+    retries: int = 0  # requests sent again after a network error, 5xx, 408 or 429
 
 
 @dataclass
@@ -188,6 +189,8 @@ class Client:
     def _wait(self, attempt: int, response: httpx.Response | None) -> None:
         if attempt == self._tries - 1:
             return
+        with self._lock:
+            self.stats.retries += 1
         base, cap = self._backoff
         delay = min(cap, base * 2 ** attempt) * (0.5 + random.random() / 2)
         delay = max(delay, _server_wait(response))

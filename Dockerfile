@@ -1,10 +1,13 @@
 # One image for every Carthouse service; the command picks the service (see docker-compose.yml).
 
-# The dashboard's browser libraries, from the npm registry as package-lock.json pins them (not the dev tools).
+# The browser side, from the npm registry as package-lock.json pins it: the dashboard's libraries, and the
+# tracker built by esbuild. Only those reach the image, not the build tools.
 FROM node:20.18-bookworm-slim AS web
 WORKDIR /web
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
+COPY sdk/js ./sdk/js
+RUN npm run --silent build:tracker
 
 FROM python:3.11-slim-bookworm
 
@@ -21,7 +24,9 @@ COPY carthouse ./carthouse
 COPY services ./services
 COPY gateway ./gateway
 COPY app ./app
-COPY --from=web /web/node_modules ./node_modules
+COPY sdk/js/package.json ./sdk/js/package.json
+COPY --from=web /web/node_modules/uplot ./node_modules/uplot
+COPY --from=web /web/build/sdk ./build/sdk
 RUN scripts/gen-protos python && pip install --no-cache-dir . \
     && useradd --system --uid 10001 carthouse && mkdir -p /data && chown carthouse /data
 

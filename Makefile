@@ -6,7 +6,7 @@ STAMP   := .venv/.installed
 
 .PHONY: setup gen run test lint release-contract bench clean
 
-# npm packages (buf; uPlot for the dashboard), pinned by package-lock.json.
+# npm packages (buf; esbuild for the tracker; uPlot for the dashboard), pinned by package-lock.json.
 NPM_STAMP := node_modules/.package-lock.json
 BUF       := node_modules/.bin/buf
 IMAGE     := build/carthouse.pb\#format=binpb
@@ -16,7 +16,9 @@ AGAINST   := $(RELEASED)\#format=binpb
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-setup: $(STAMP) build/carthouse.pb $(NPM_STAMP)
+TRACKER   := build/sdk/carthouse.js
+
+setup: $(STAMP) build/carthouse.pb $(NPM_STAMP) $(TRACKER)
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	python3 -m venv .venv
@@ -29,6 +31,10 @@ build/carthouse.pb: $(PROTOS) $(STAMP)
 	scripts/gen-protos $(PY)
 
 gen: build/carthouse.pb
+
+# The browser tracker (sdk/js), minified into the one file the gateway serves at /sdk/carthouse.js.
+$(TRACKER): $(wildcard sdk/js/src/*.js) $(NPM_STAMP)
+	npm run --silent build:tracker
 
 run: setup
 	.venv/bin/carthouse run

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from carthouse import clientip
-from gateway import dashboard, ratelimit
+from gateway import assets, dashboard, ratelimit
 from gateway.binding import BindingError, build_request
 from gateway.descriptors import ApiDescriptors, Route, Router
 from gateway.openapi import openapi_document
@@ -42,6 +42,8 @@ _CORS_HEADERS = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type, x-api-key, authorization"),
     (b"access-control-max-age", b"86400"),
+    # What the browser tracker reads of an answer: the server's clock, and how long to wait when refused.
+    (b"access-control-expose-headers", b"date, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset"),
 ]
 _SKIPPED_UPSTREAM_HEADERS = ("content-type", "grpc-", ":", "x-error-code")
 
@@ -87,6 +89,7 @@ class Gateway:
         self._key_check = next(r for r in api.routes if r.verb == "GET" and r.grpc_path.endswith("/Overview"))
         # What a signed-in dashboard needs first: the appspace, answered with the session's state.
         self._appspace = next(r for r in api.routes if r.verb == "GET" and r.grpc_path.endswith("/GetAppspace"))
+        self._tracker_version = assets.tracker_version()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -105,6 +108,9 @@ class Gateway:
                                     self.config.rate_limit_window_seconds)
         self._sessions = dashboard.Sessions(self._redis, self.config.session_seconds)
         log.info("gateway: %d routes to %s", len(self.api.routes), self.config.upstream)
+        if assets.tracker_file(assets.TRACKER_PATH, "") is None:
+            log.warning("gateway: the browser tracker is not built (make setup, or npm run build:tracker); "
+                        "%s answers 404", assets.TRACKER_PATH)
 
     async def shutdown(self) -> None:
         if self._channel is not None:
@@ -144,6 +150,9 @@ class Gateway:
         if verb == "GET" and (path in ("/", "/dashboard") or path.startswith("/dashboard/")) \
                 and path != dashboard.SESSION_PATH and not path.startswith(dashboard.API_PREFIX):
             await self._dashboard_file(scope, path, send)
+            return
+        if verb == "GET" and path.startswith("/sdk/"):
+            await self._tracker(path, send)
             return
         cors = _CORS_HEADERS if path in self.ingestion_paths else []
         if verb == "OPTIONS" and cors:
@@ -269,12 +278,10 @@ class Gateway:
             await _respond(send, 302, b"", [(b"location", b"/dashboard/")], content_type=None)
             return
         versioned = b"v=" in scope.get("query_string", b"")
-        found = dashboard.static_file(path.removeprefix("/dashboard/"), versioned)
-        if found is None:
-            await _respond(send, 404, error_json(NOT_FOUND))
-            return
-        await _respond(send, 200, found.body, [(b"cache-control", found.cache_control)],
-                       content_type=found.content_type)
+        await _respond_file(send, dashboard.static_file(path.removeprefix("/dashboard/"), versioned))
+
+    async def _tracker(self, path: str, send: Send) -> None:
+        await _respond_file(send, assets.tracker_file(path, self._tracker_version))
 
     async def _open_share_link(self, scope: dict[str, Any], token: str, send: Send) -> None:
         """A share link's session becomes this browser's (read-only, until the link expires or is revoked)."""
@@ -356,6 +363,13 @@ async def _respond(
     all_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _respond_file(send: Send, found: assets.StaticFile | None) -> None:
+    if found is None:
+        await _respond(send, 404, error_json(NOT_FOUND))
+        return
+    await _respond(send, 200, found.body, [(b"cache-control", found.cache_control)], content_type=found.content_type)
 
 
 __all__ = ["Decision", "Gateway", "GatewayConfig"]

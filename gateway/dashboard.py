@@ -10,13 +10,12 @@ API's own paths never take a cookie.
 
 from __future__ import annotations
 
-import mimetypes
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from carthouse.dashboard_sessions import Session, new_token, redis_key
+from gateway.assets import IMMUTABLE, REVALIDATE, StaticFile, installed, read_asset
 
 SESSION_COOKIE = "carthouse_session"
 SESSION_PATH = "/dashboard/session"
@@ -31,9 +30,7 @@ KEY_REQUIRED = "key is required"
 # The dashboard's own files (plain HTML, CSS and ES modules, no build step).
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 # Libraries from the npm registry, pinned by package-lock.json, served as they are installed.
-# Beside the sources (a checkout), else in the working directory (the container's /app).
-NODE_MODULES = next((d for d in (Path(__file__).resolve().parents[1] / "node_modules", Path.cwd() / "node_modules")
-                     if d.is_dir()), Path("node_modules"))
+NODE_MODULES = installed("node_modules")
 VENDOR = {"uplot.js": NODE_MODULES / "uplot/dist/uPlot.esm.js", "uplot.css": NODE_MODULES / "uplot/dist/uPlot.min.css"}
 
 
@@ -78,13 +75,6 @@ def set_cookie(token: str, max_age: int, secure: bool) -> tuple[bytes, bytes]:
     return b"set-cookie", (attributes + ("; Secure" if secure else "")).encode()
 
 
-@dataclass(frozen=True)
-class StaticFile:
-    body: bytes
-    content_type: bytes
-    cache_control: bytes
-
-
 def static_file(name: str, versioned: bool) -> StaticFile | None:
     """A file of the dashboard (``name`` under /dashboard/), or None. Versioned requests (``?v=``, which the page
     adds to its assets) may be cached for a year; the page itself is revalidated every time."""
@@ -96,10 +86,4 @@ def static_file(name: str, versioned: bool) -> StaticFile | None:
         path = (STATIC_ROOT / name).resolve()
         if STATIC_ROOT not in path.parents or not path.is_file():
             return None
-    if not path.is_file():
-        return None
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if content_type.startswith("text/") or path.suffix == ".js":
-        content_type = ("text/javascript" if path.suffix == ".js" else content_type) + "; charset=utf-8"
-    cache = b"public, max-age=31536000, immutable" if versioned and path.name != "index.html" else b"no-cache"
-    return StaticFile(path.read_bytes(), content_type.encode(), cache)
+    return read_asset(path, IMMUTABLE if versioned and path.name != "index.html" else REVALIDATE)

@@ -4,32 +4,18 @@ that cannot write, screenshots at 1440 and 375 px (docs/img/), no console errors
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from carthouse.v1 import ingest_pb2
-from tests.builders import BROWSER, ev, item, key
+from tests.builders import ev, item, key
 from tests.conftest import ShopKeys
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.ci/run installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        # Headless Chromium calls itself HeadlessChrome, which the bot rule blocks: a desktop browser's agent.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", f"--user-agent={BROWSER}"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

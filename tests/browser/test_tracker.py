@@ -27,6 +27,26 @@ SIZE_LIMIT = 2560  # bytes gzipped: the tracker's budget
 STUB = "window.carthouse = window.carthouse || function () { (carthouse.q = carthouse.q || []).push(arguments) };"
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    def answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """A server on a free loopback port, in a thread, until its shutdown()."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class ShopSite:
     """A shop's pages (path -> HTML) on a real HTTP server of their own, reached as http://shop.test:<port>."""
 
@@ -34,22 +54,14 @@ class ShopSite:
         self.pages: dict[str, str] = {}
         pages = self.pages
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 (the http.server's name)
                 page = pages.get(self.path.split("?")[0])
-                body = (page or "not found").encode()
-                self.send_response(200 if page else 404)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200 if page else 404, (page or "not found").encode(),
+                            {"content-type": "text/html; charset=utf-8"})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.origin = f"http://{SHOP_HOST}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +151,10 @@ def test_a_visit_from_a_utm_landing_through_purchase_is_stored_once_with_its_cam
     assert page.warnings == []  # type: ignore[attr-defined]
 
 
+CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "date, retry-after",
+        "content-type": "application/json"}
+
+
 class GatewayWithAnOutage:
     """A reverse proxy in front of the gateway, as a load balancer would be, that answers the first ``refusals``
     batches (fetches and beacons alike) with 503 and Retry-After: 1, then passes everything through."""
@@ -148,33 +164,20 @@ class GatewayWithAnOutage:
         self.refused_modes: list[str] = []  # Sec-Fetch-Mode of each refused request: cors (fetch), no-cors (beacon)
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 (the http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if proxy.left > 0:
                     proxy.left -= 1
                     proxy.refused_modes.append(self.headers.get("sec-fetch-mode", ""))
-                    self.answer(503, b'{"error":"Service unavailable"}', {"retry-after": "1"})
+                    self.answer(503, b'{"error":"Service unavailable"}', {**CORS, "retry-after": "1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 answer = httpx.post(gateway + self.path, content=body, headers=headers, timeout=30)
-                self.answer(answer.status_code, answer.content, {"date": answer.headers.get("date", "")})
+                self.answer(answer.status_code, answer.content, {**CORS, "date": answer.headers.get("date", "")})
 
-            def answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in {"access-control-allow-origin": "*", "content-type": "application/json",
-                                    "access-control-expose-headers": "date, retry-after", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def test_an_outage_of_the_gateway_loses_nothing_and_doubles_nothing(

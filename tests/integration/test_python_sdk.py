@@ -4,6 +4,7 @@ once each."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -84,3 +85,41 @@ def test_a_rate_limited_client_slows_down_instead_of_losing_events(stack, redis_
     rows = store.query("SELECT client_event_id FROM events WHERE appspace_id = {a:String} ORDER BY client_event_id",
                        {"a": shop.appspace_id})
     assert [row["client_event_id"] for row in rows] == sorted(ids)
+
+
+def test_every_analytics_method_answers_the_apis_figures_as_dataclasses(http, new_appspace) -> None:
+    shop: ShopKeys = new_appspace()
+    client = Client(shop.secret_key, str(http.base_url), sync_mode=True)
+    client.track("add_to_cart", user_id="typed-1", cart_id="typed-c", items=[{"item_id": "sku_t", "price": 20}])
+    client.track("purchase", user_id="typed-1", cart_id="typed-c", transaction_id="typed-o1", revenue=45.5,
+                 coupon_code="SAVE5", discount=5, items=[{"item_id": "sku_t", "item_name": "Tee", "price": 20,
+                                                          "quantity": 2}],
+                 properties={"campaign": "spring", "source": "email", "medium": "news"})
+    methods = {
+        "overview": client.overview, "revenue-timeseries": client.revenue_timeseries, "funnel": client.funnel,
+        "top-products": client.top_products, "revenue-by-channel": client.revenue_by_channel,
+        "revenue-by-coupon": client.revenue_by_coupon, "revenue-by-device": client.revenue_by_device,
+        "revenue-by-platform": client.revenue_by_platform, "revenue-by-country": client.revenue_by_country,
+        "cart-abandonment": client.cart_abandonment, "attribution": client.attribution, "cohorts": client.cohorts,
+        "user-journey?user_id=typed-1": lambda: client.user_journey("typed-1"),
+    }
+    for path, method in methods.items():
+        expected = http.get(f"/v1/api/analytics/ecommerce/{path}", headers={"X-API-Key": shop.secret_key}).json()
+        assert as_sent(dataclasses.asdict(method()), expected) == expected, path
+    assert client.overview().total_revenue == 45.5
+    assert [(c.coupon_code, c.revenue, c.avg_discount) for c in client.revenue_by_coupon().coupons] == [
+        ("SAVE5", 45.5, 5.0)]
+    journey = client.user_journey("typed-1")
+    assert [(e.event_type, [(i.item_id, i.quantity) for i in e.items]) for e in journey.events] == [
+        ("add_to_cart", [("sku_t", 1.0)]), ("purchase", [("sku_t", 2.0)])]
+    client.shutdown()
+
+
+def as_sent(value: object, like: object) -> object:
+    """``value`` with only the fields ``like`` has, at every depth (the API leaves out empty fields that the
+    dataclasses give defaults)."""
+    if isinstance(like, dict) and isinstance(value, dict):
+        return {name: as_sent(value.get(name), inner) for name, inner in like.items()}
+    if isinstance(like, list) and isinstance(value, list):
+        return [as_sent(v, inner) for v, inner in zip(value, like, strict=False)] + value[len(like):]
+    return value

@@ -6,16 +6,38 @@ event_id so that a retry is never stored twice. docs/SDK.md lists every option.
 
 from carthouse_sdk.client import CarthouseError, Client, Stats
 from carthouse_sdk.results import (
+    AttributedChannel,
     Attribution,
     CartAbandonment,
+    ChannelRevenue,
     Cohort,
     Cohorts,
+    CountryRevenue,
+    CouponRevenue,
+    DeviceRevenue,
     Funnel,
     FunnelStep,
+    JourneyEvent,
+    JourneyItem,
     Overview,
+    PlatformRevenue,
     Product,
+    RevenueByChannel,
+    RevenueByCountry,
+    RevenueByCoupon,
+    RevenueByDevice,
+    RevenueByPlatform,
+    RevenueDay,
+    RevenueTimeseries,
     TopProducts,
+    Unattributed,
+    UserJourney,
 )
 
-__all__ = ["Attribution", "CarthouseError", "CartAbandonment", "Client", "Cohort", "Cohorts", "Funnel",
-           "FunnelStep", "Overview", "Product", "Stats", "TopProducts"]
+__all__ = [
+    "AttributedChannel", "Attribution", "CartAbandonment", "CarthouseError", "ChannelRevenue", "Client",
+    "Cohort", "Cohorts", "CountryRevenue", "CouponRevenue", "DeviceRevenue", "Funnel", "FunnelStep",
+    "JourneyEvent", "JourneyItem", "Overview", "PlatformRevenue", "Product", "RevenueByChannel",
+    "RevenueByCountry", "RevenueByCoupon", "RevenueByDevice", "RevenueByPlatform", "RevenueDay",
+    "RevenueTimeseries", "Stats", "TopProducts", "Unattributed", "UserJourney",
+]

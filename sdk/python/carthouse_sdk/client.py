@@ -18,7 +18,22 @@ from typing import Any
 
 import httpx
 
-from carthouse_sdk.results import Attribution, CartAbandonment, Cohorts, Funnel, Overview, TopProducts, from_json
+from carthouse_sdk.results import (
+    Attribution,
+    CartAbandonment,
+    Cohorts,
+    Funnel,
+    Overview,
+    RevenueByChannel,
+    RevenueByCountry,
+    RevenueByCoupon,
+    RevenueByDevice,
+    RevenueByPlatform,
+    RevenueTimeseries,
+    TopProducts,
+    UserJourney,
+    from_json,
+)
 
 log = logging.getLogger("carthouse_sdk")
 
@@ -217,17 +232,48 @@ class Client:
     def overview(self, days: int | None = None, start: str | None = None, end: str | None = None) -> Overview:
         return from_json(Overview, self._get("overview", days=days, start=start, end=end))
 
+    def revenue_timeseries(self, days: int | None = None, start: str | None = None,
+                           end: str | None = None) -> RevenueTimeseries:
+        return from_json(RevenueTimeseries, self._get("revenue-timeseries", days=days, start=start, end=end))
+
+    def revenue_by_channel(self, days: int | None = None, start: str | None = None,
+                           end: str | None = None) -> RevenueByChannel:
+        return from_json(RevenueByChannel, self._get("revenue-by-channel", days=days, start=start, end=end))
+
+    def revenue_by_coupon(self, days: int | None = None, start: str | None = None,
+                          end: str | None = None) -> RevenueByCoupon:
+        return from_json(RevenueByCoupon, self._get("revenue-by-coupon", days=days, start=start, end=end))
+
+    def revenue_by_device(self, days: int | None = None, start: str | None = None,
+                          end: str | None = None) -> RevenueByDevice:
+        return from_json(RevenueByDevice, self._get("revenue-by-device", days=days, start=start, end=end))
+
+    def revenue_by_platform(self, days: int | None = None, start: str | None = None,
+                            end: str | None = None) -> RevenueByPlatform:
+        return from_json(RevenueByPlatform, self._get("revenue-by-platform", days=days, start=start, end=end))
+
+    def revenue_by_country(self, days: int | None = None, start: str | None = None,
+                           end: str | None = None) -> RevenueByCountry:
+        return from_json(RevenueByCountry, self._get("revenue-by-country", days=days, start=start, end=end))
+
+    def user_journey(self, user_id: str, order: str | None = None) -> UserJourney:
+        return from_json(UserJourney, self._get("user-journey", user_id=user_id, order=order))
+
     def funnel(self, days: int | None = None, start: str | None = None, end: str | None = None) -> Funnel:
         return from_json(Funnel, self._get("funnel", days=days, start=start, end=end))
 
-    def top_products(self, days: int | None = None, limit: int | None = None) -> TopProducts:
-        return from_json(TopProducts, self._get("top-products", days=days, limit=limit))
+    def top_products(self, limit: int | None = None, days: int | None = None, start: str | None = None,
+                     end: str | None = None) -> TopProducts:
+        return from_json(TopProducts, self._get("top-products", limit=limit, days=days, start=start, end=end))
 
-    def cart_abandonment(self, days: int | None = None) -> CartAbandonment:
-        return from_json(CartAbandonment, self._get("cart-abandonment", days=days))
+    def cart_abandonment(self, days: int | None = None, start: str | None = None,
+                         end: str | None = None) -> CartAbandonment:
+        return from_json(CartAbandonment, self._get("cart-abandonment", days=days, start=start, end=end))
 
-    def attribution(self, model: str = "last_click", window: int = 30, days: int | None = None) -> Attribution:
-        return from_json(Attribution, self._get("attribution", model=model, window=window, days=days))
+    def attribution(self, model: str = "last_click", window: int = 30, days: int | None = None,
+                    start: str | None = None, end: str | None = None) -> Attribution:
+        return from_json(Attribution, self._get("attribution", model=model, window=window, days=days, start=start,
+                                                end=end))
 
     def cohorts(self, months: int = 6) -> Cohorts:
         return from_json(Cohorts, self._get("cohorts", months=months))

@@ -99,6 +99,112 @@ class Cohorts:
     total_purchasing_users: int
 
 
+@dataclass(frozen=True)
+class RevenueDay:
+    date: str
+    revenue: float
+    orders: int
+
+
+@dataclass(frozen=True)
+class RevenueTimeseries:
+    series: list[RevenueDay]
+    days: int
+
+
+@dataclass(frozen=True)
+class ChannelRevenue:
+    campaign: str
+    source: str
+    medium: str
+    revenue: float
+    orders: int
+    conversion_rate: float
+
+
+@dataclass(frozen=True)
+class RevenueByChannel:
+    channels: list[ChannelRevenue]
+    days: int
+
+
+@dataclass(frozen=True)
+class CouponRevenue:
+    coupon_code: str
+    revenue: float
+    orders: int
+    avg_discount: float
+
+
+@dataclass(frozen=True)
+class RevenueByCoupon:
+    coupons: list[CouponRevenue]
+    days: int
+
+
+@dataclass(frozen=True)
+class DeviceRevenue:
+    device_type: str
+    revenue: float
+    orders: int
+
+
+@dataclass(frozen=True)
+class RevenueByDevice:
+    devices: list[DeviceRevenue]
+    days: int
+
+
+@dataclass(frozen=True)
+class PlatformRevenue:
+    platform: str
+    revenue: float
+    orders: int
+
+
+@dataclass(frozen=True)
+class RevenueByPlatform:
+    platforms: list[PlatformRevenue]
+    days: int
+
+
+@dataclass(frozen=True)
+class CountryRevenue:
+    country: str
+    revenue: float
+    orders: int
+
+
+@dataclass(frozen=True)
+class RevenueByCountry:
+    countries: list[CountryRevenue]
+    days: int
+
+
+@dataclass(frozen=True)
+class JourneyItem:
+    item_id: str
+    item_name: str = ""
+    price: float | None = None
+    quantity: float | None = None
+
+
+@dataclass(frozen=True)
+class JourneyEvent:
+    event_type: str
+    timestamp: str
+    items: list[JourneyItem] = field(default_factory=list)
+    transaction_id: str = ""
+    revenue: float | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserJourney:
+    events: list[JourneyEvent]
+    user_id: str
+
+
 def from_json(cls: type[T], data: dict[str, Any]) -> T:
     """``cls`` built from the API's JSON object (fields the class does not know are left out)."""
     hints = typing.get_type_hints(cls)

@@ -1,7 +1,10 @@
 """The dashboard's first full render: `carthouse run` on a generated store (bench/generate.py, 1 M events by
 default), the distribution's Chromium (Playwright), signed in with the large appspace's secret key; the time from
-navigating to /dashboard/ until every panel has its answer (the page marks body[data-ready]), over --loads
-loads; and the size of the dashboard's own JS + CSS + HTML, gzipped.
+navigating to /dashboard/ until the frame with every panel's answer is on screen, over --loads loads, on the
+page's own clock (performance.now() since the navigation began, which the page writes to body[data-ready-ms]);
+and the size of the dashboard's own JS + CSS + HTML, gzipped. The page's clock, because Playwright finds the
+mark by polling at growing intervals (up to 0.5 s); the time its wait took, polling every animation frame, is
+printed beside it.
 
     .venv/bin/python bench/generate.py --data-dir /tmp/bench1m --events 1000000
     .venv/bin/python bench/dashboard.py --data-dir /tmp/bench1m [--loads 10]
@@ -42,6 +45,7 @@ def main() -> int:
     secret = json.loads((args.data_dir / "keys.json").read_text())[0]["secret_key"]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     times: list[float] = []
+    waited: list[float] = []
     with StackProcess(args.data_dir) as stack, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", f"--user-agent={BROWSER}"])
@@ -54,16 +58,19 @@ def main() -> int:
         for _ in range(args.loads):
             started = time.perf_counter()
             page.goto("/dashboard/?range=30d")
-            page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-            times.append((time.perf_counter() - started) * 1000)
+            page.wait_for_function("document.body.dataset.ready === 'true'", polling="raf", timeout=60_000)
+            waited.append((time.perf_counter() - started) * 1000)
+            times.append(float(page.evaluate("document.body.dataset.readyMs")))
         browser.close()
     size = own_files_gzipped()
     median, worst = statistics.median(times), max(times)
     print(f"first full render (30 days, every panel): median {median:.0f} ms, slowest {worst:.0f} ms "
           f"over {args.loads} loads (target < 1000 ms)")
+    print(f"  Playwright's wait for it: median {statistics.median(waited):.0f} ms, slowest {max(waited):.0f} ms")
     print(f"the dashboard's own HTML + JS + CSS: {size / 1024:.1f} KB gzipped (target < 60 KB)")
     print(machine_line())
-    record("dashboard", {"loads": args.loads, "render_median_ms": median, "render_slowest_ms": worst,
+    record("dashboard", {"loads": args.loads, "on_screen_median_ms": median, "on_screen_slowest_ms": worst,
+                         "wait_median_ms": statistics.median(waited), "wait_slowest_ms": max(waited),
                          "own_files_gzipped_bytes": size})
     return 0 if worst < 1000 and size < 60 * 1024 else 1
 

@@ -10,6 +10,8 @@ API's own paths never take a cookie.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -75,12 +77,28 @@ def set_cookie(token: str, max_age: int, secure: bool) -> tuple[bytes, bytes]:
     return b"set-cookie", (attributes + ("; Secure" if secure else "")).encode()
 
 
+# An asset of our own in the page: its ?v= becomes the file's content hash.
+_OWN_ASSET = re.compile(r"/dashboard/(?P<name>[\w-]+\.(?:js|css))\?v=[\w.]+")
+
+
+def _page() -> StaticFile:
+    """index.html, each of our assets in it named with its content's hash, so that a year's caching of the
+    asset never serves an old one to a new page (uPlot's files carry its version)."""
+    def versioned(match: re.Match[str]) -> str:
+        asset = STATIC_ROOT / match["name"]
+        digest = hashlib.sha256(asset.read_bytes()).hexdigest()[:12] if asset.is_file() else "0"
+        return f"/dashboard/{match['name']}?v={digest}"
+
+    html = (STATIC_ROOT / "index.html").read_text()
+    return StaticFile(_OWN_ASSET.sub(versioned, html).encode(), b"text/html; charset=utf-8", REVALIDATE)
+
+
 def static_file(name: str, versioned: bool) -> StaticFile | None:
     """A file of the dashboard (``name`` under /dashboard/), or None. Versioned requests (``?v=``, which the page
     adds to its assets) may be cached for a year; the page itself is revalidated every time."""
     if name in ("", "index.html"):
-        path = STATIC_ROOT / "index.html"
-    elif name.startswith("vendor/") and name.removeprefix("vendor/") in VENDOR:
+        return _page()
+    if name.startswith("vendor/") and name.removeprefix("vendor/") in VENDOR:
         path = VENDOR[name.removeprefix("vendor/")]
     else:
         path = (STATIC_ROOT / name).resolve()

@@ -87,6 +87,9 @@ async function api(path, params = {}) {
 const money = (v) => new Intl.NumberFormat(undefined, { style: "currency", currency: shop.base_currency }).format(v ?? 0);
 const num = (v) => new Intl.NumberFormat().format(v ?? 0);
 const pct = (v) => `${(v ?? 0).toFixed(1)} %`;
+// A moment as the shop's clock shows it (the appspace's time zone, named in the header): 2026-01-15 10:30:00.
+const when = (ts) => new Intl.DateTimeFormat("sv-SE", { timeZone: shop.timezone, dateStyle: "short",
+  timeStyle: "medium" }).format(new Date(ts));
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -135,7 +138,8 @@ function csv(name) {
   const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" })),
     download: `carthouse-${name}.csv` });
   link.click();
-  URL.revokeObjectURL(link.href);
+  // Not at once: the download reads the blob after click() returns, and a revoked one is a 404.
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
 }
 
 // ------------------------------------------------------------------ panels
@@ -274,21 +278,21 @@ async function cohorts(flagged) {
       format: (v) => v == null ? "" : el("span", { className: "heat", style: `--heat:${top > 0 ? Math.max(0, v) / top : 0}` }, money(v)) }))];
   const grid = table("cohorts", columns, rows);
   return el("div", {}, el("p", {}, `${num(c.total_purchasing_users)} purchasing users, lifetime value ${money(c.avg_ltv)} each`),
-    el("div", { className: "scroll" }, grid));
+    el("div", { className: "scroll", tabIndex: 0, role: "region", "aria-label": "Revenue by cohort month" }, grid));
 }
 
 async function journey(user) {
   const { events } = await api("/ecommerce/user-journey", { user_id: user, order: "newest", days: shop.retention_days });
   if (!events.length) return el("p", { className: "empty" }, `No events of ${user} in the retention period.`);
   return el("ol", { className: "timeline" }, events.map((e) => el("li", {},
-    el("time", {}, e.timestamp), " ", el("strong", {}, e.event_type.replaceAll("_", " ")),
+    el("time", { dateTime: e.timestamp }, when(e.timestamp)), " ", el("strong", {}, e.event_type.replaceAll("_", " ")),
     e.transaction_id ? ` ${e.transaction_id}` : "", e.revenue != null ? ` ${money(e.revenue)}` : "",
     e.items?.length ? el("ul", {}, e.items.map((i) => el("li", {}, `${i.item_id} ${i.item_name || ""} × ${i.quantity}`))) : "")));
 }
 
 async function fraud(params) {
   const { events } = await api("/ecommerce/fraud-events", { ...params, limit: 50 });
-  return table("fraud", [{ key: "timestamp", label: "Time" }, { key: "status", label: "Status" },
+  return table("fraud", [{ key: "timestamp", label: "Time", format: when }, { key: "status", label: "Status" },
     { key: "event_type", label: "Event" }, { key: "transaction_id", label: "Order" }, { key: "user_id", label: "User" },
     { key: "revenue", label: "Revenue", num: true, format: (v) => v == null ? "" : money(v) },
     { key: "reasons", label: "Reasons", format: (v) => (v || []).join(", ") }], events);

@@ -1,6 +1,6 @@
 """The dashboard in a real browser (the distribution's Chromium, driven by Playwright) against the real stack and
 gateway: sign-in and sign-out, keys refused, the numbers equal to the API's, the URL keeping the view, a session
-that cannot write, screenshots at 1440 and 375 px (docs/img/), no console errors."""
+that cannot write, screenshots at 1440 and 375 px (docs/img/), no console errors, WCAG 2 AA by axe-core."""
 
 from __future__ import annotations
 
@@ -107,13 +107,19 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
     page.fill("#journey-user", "b1")
     page.click("#journey-form button")
     page.wait_for_selector("#journey .timeline")
-    assert [e.split(" ", 1)[1] for e in page.locator("#journey .timeline > li").all_inner_texts()][:2] == [
+    # Times as the shop's clock shows them (this appspace's zone is UTC).
+    assert [e.split(" ", 2)[2] for e in page.locator("#journey .timeline > li").all_inner_texts()][:2] == [
         "refund o1 $10.00", "purchase o1 $45.50\nsku_1 T-Shirt × 2"]
+    newest = http.get("/v1/api/analytics/ecommerce/user-journey", params={"user_id": "b1", "order": "newest"},
+                      headers={"X-API-Key": shop.secret_key}).json()["events"][0]["timestamp"]
+    shown = datetime.fromisoformat(newest).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert page.locator("#journey time").first.inner_text() == shown
     with page.expect_download() as download:
         page.click("[data-csv=products]")
     assert Path(download.value.path()).read_text() == (
         "Item,Name,Revenue,Units,Orders\nsku_1,T-Shirt,40,2,1\nsku_2,Hoodie,30,1,1\n")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-1440.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: a full-page shot of a scrolled page shows it
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-1440.png"), full_page=True)  # mid-page
 
     # Today holds none of the orders (they were two days ago): the figures follow the preset.
     page.select_option("#range", "today")
@@ -178,3 +184,28 @@ def test_a_share_link_opens_the_dashboard_read_only_until_it_is_revoked(page: Pa
     # The link's key is revoked with it (effective within the key cache's seconds).
     keys = admin.stub.ListKeys(admin_pb2.ListKeysRequest(appspace_id=shop.appspace_id), metadata=admin.metadata)
     assert [k.revoked_at != "" for k in keys.keys if k.key_id == link.key_id] == [True]
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2 A and AA findings (contrast, labels, names, keyboard access) on the page as it is."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+        .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)""")
+    return list(found)
+
+
+def test_the_dashboard_meets_wcag_aa_signed_out_and_in_at_both_widths(page: Page, shop: ShopKeys) -> None:
+    page.goto("/")
+    page.wait_for_selector("#signin:not([hidden])")
+    assert accessibility_violations(page) == []
+    sign_in(page, shop.secret_key)
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    page.fill("#journey-user", "b1")
+    page.click("#journey-form button[type=submit]")
+    page.wait_for_selector("#journey .timeline")
+    assert accessibility_violations(page) == []
+    page.set_viewport_size({"width": 375, "height": 1400})
+    assert accessibility_violations(page) == []

@@ -5,6 +5,7 @@ import uPlot from "/dashboard/vendor/uplot.js?v=1.6.32";
 const API = "/dashboard/api/v1/api/analytics";
 const $ = (id) => document.getElementById(id);
 const tables = {}; // CSV sources: panel name -> {columns, rows}
+const MODELS = ["last_click", "linear", "time_decay", "position_based"];
 let shop = null; // GET /v1/api/analytics/appspace
 let chart = null;
 
@@ -16,6 +17,9 @@ function state() {
     range: q.get("range") || "30d", start: q.get("start") || "", end: q.get("end") || "",
     compare: q.get("compare") || "previous", flagged: q.get("flagged") === "true",
     window: q.get("window") || "30", tab: q.get("tab") || "channel",
+    model: MODELS.includes(q.get("model")) ? q.get("model") : "last_click",
+    // The zone days are counted in: the appspace's unless the view names another.
+    tz: q.get("tz") || shop?.timezone || "UTC",
   };
 }
 
@@ -35,8 +39,10 @@ const addDays = (day, n) => { const d = new Date(`${day}T00:00:00Z`); d.setUTCDa
 const addYears = (day, n) => { const d = new Date(`${day}T00:00:00Z`); d.setUTCFullYear(d.getUTCFullYear() + n); return iso(d); };
 const daysBetween = (a, b) => Math.round((new Date(`${b}T00:00:00Z`) - new Date(`${a}T00:00:00Z`)) / 864e5) + 1;
 
+let zone = "UTC"; // the view's time zone (state().tz), set by render()
+
 function today() {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: shop.timezone }).format(new Date());
+  return new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date());
 }
 
 function period(s) {
@@ -87,8 +93,8 @@ async function api(path, params = {}) {
 const money = (v) => new Intl.NumberFormat(undefined, { style: "currency", currency: shop.base_currency }).format(v ?? 0);
 const num = (v) => new Intl.NumberFormat().format(v ?? 0);
 const pct = (v) => `${(v ?? 0).toFixed(1)} %`;
-// A moment as the shop's clock shows it (the appspace's time zone, named in the header): 2026-01-15 10:30:00.
-const when = (ts) => new Intl.DateTimeFormat("sv-SE", { timeZone: shop.timezone, dateStyle: "short",
+// A moment as the view's clock shows it (its time zone, named in the header): 2026-01-15 10:30:00.
+const when = (ts) => new Intl.DateTimeFormat("sv-SE", { timeZone: zone, dateStyle: "short",
   timeStyle: "medium" }).format(new Date(ts));
 
 function el(tag, attrs = {}, ...children) {
@@ -193,6 +199,9 @@ async function series(params, previous) {
     chart?.destroy();
     chart = new uPlot({ width: Math.max(280, box.clientWidth), height: 240, series: lines, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
       axes: [{}, { values: (u, ticks) => ticks.map((v) => money(v)), size: 80 }] }, data, box);
+    // The chart follows its box: a phone turned sideways, a window made narrower.
+    const drawn = chart;
+    new ResizeObserver(() => drawn.setSize({ width: Math.max(280, box.clientWidth), height: 240 })).observe(box);
   });
   return box;
 }
@@ -248,9 +257,7 @@ async function breakdown(params, tab) {
   { key: "orders", label: "Orders", num: true, format: num }, ...keys.filter((c) => c.num)], rows);
 }
 
-const MODELS = ["last_click", "linear", "time_decay", "position_based"];
-
-async function attribution(params, window) {
+async function attribution(params, window, sortedBy) {
   const answers = await Promise.all(MODELS.map((model) => api("/ecommerce/attribution", { ...params, model, window })));
   const channels = new Map();
   answers.forEach((a, i) => a.attributed.forEach((row) => {
@@ -259,7 +266,7 @@ async function attribution(params, window) {
     entry[MODELS[i]] = row.revenue;
     channels.set(key, entry);
   }));
-  const rows = [...channels.values()].sort((a, b) => (b.last_click ?? 0) - (a.last_click ?? 0));
+  const rows = [...channels.values()].sort((a, b) => (b[sortedBy] ?? 0) - (a[sortedBy] ?? 0));
   rows.push({ campaign: "(unattributed)", source: "", medium: "",
     ...Object.fromEntries(MODELS.map((m, i) => [m, answers[i].unattributed.revenue])) });
   return table("attribution", [{ key: "campaign", label: "Campaign" }, { key: "source", label: "Source" },
@@ -268,12 +275,13 @@ async function attribution(params, window) {
 }
 
 async function cohorts(flagged) {
-  const c = await api("/ecommerce/cohorts", { months: 12, include_flagged: flagged });
+  const c = await api("/ecommerce/cohorts", { months: 12, include_flagged: flagged, tz: zone });
   const width = Math.max(...c.cohorts.map((r) => Object.keys(r.revenue_by_month).length), 1);
   const top = Math.max(...c.cohorts.flatMap((r) => Object.values(r.revenue_by_month)), 0);
-  const rows = c.cohorts.map((r) => ({ month: r.month, users: r.users,
+  const rows = c.cohorts.map((r) => ({ month: r.month, users: r.users, ltv: r.ltv,
     ...Object.fromEntries(Object.entries(r.revenue_by_month).map(([k, v]) => [`m${k}`, v])) }));
   const columns = [{ key: "month", label: "Cohort" }, { key: "users", label: "Users", num: true, format: num },
+    { key: "ltv", label: "LTV", num: true, format: money },
     ...Array.from({ length: width }, (_, k) => ({ key: `m${k}`, label: `+${k}`, num: true,
       format: (v) => v == null ? "" : el("span", { className: "heat", style: `--heat:${top > 0 ? Math.max(0, v) / top : 0}` }, money(v)) }))];
   const grid = table("cohorts", columns, rows);
@@ -300,6 +308,14 @@ async function fraud(params) {
 
 // ------------------------------------------------------------------ page
 
+// The zones offered: the appspace's, UTC, this browser's, and the view's own if it names another.
+function zoneChoices(current) {
+  const browser = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zones = [...new Set([shop.timezone, "UTC", browser, current].filter(Boolean))];
+  $("zone").replaceChildren(...zones.map((z) => el("option", { value: z, selected: z === current },
+    z === shop.timezone ? `${z} (shop)` : z)));
+}
+
 function showSignIn() {
   $("signin").hidden = false;
   $("panels").hidden = true;
@@ -311,14 +327,16 @@ async function render() {
   renders += 1;
   const s = state();
   $("range").value = s.range; $("compare").value = s.compare; $("flagged").checked = s.flagged;
-  $("window").value = s.window; $("start").value = s.start; $("end").value = s.end;
+  $("window").value = s.window; $("start").value = s.start; $("end").value = s.end; $("model").value = s.model;
+  zone = s.tz;
+  zoneChoices(zone);
   $("custom-start").hidden = $("custom-end").hidden = s.range !== "custom";
   document.querySelectorAll("#breakdown-tabs [role=tab]").forEach((b) => b.setAttribute("aria-selected", b.dataset.tab === s.tab));
   const range = period(s);
   const previous = comparison(s, range);
-  const params = { start: range[0], end: range[1], tz: shop.timezone, include_flagged: s.flagged };
+  const params = { start: range[0], end: range[1], tz: zone, include_flagged: s.flagged };
   const before = previous && { ...params, start: previous[0], end: previous[1] };
-  $("tz").textContent = `${range[0]} – ${range[1]}, ${shop.timezone}`;
+  $("tz").textContent = `${range[0]} – ${range[1]}`;
   await Promise.all([
     panel($("kpis"), () => kpis(params, before)),
     panel($("series"), () => series(params, before)),
@@ -326,9 +344,9 @@ async function render() {
     panel($("carts"), () => carts(params)),
     panel($("products"), () => products(params)),
     panel($("breakdown"), () => breakdown(params, s.tab)),
-    panel($("attribution"), () => attribution(params, s.window)),
+    panel($("attribution"), () => attribution(params, s.window, s.model)),
     panel($("cohorts"), () => cohorts(s.flagged)),
-    panel($("fraud"), () => fraud({ start: range[0], end: range[1], tz: shop.timezone })),
+    panel($("fraud"), () => fraud({ start: range[0], end: range[1], tz: zone })),
   ]);
   // Ready once the frame with every panel (and the chart, drawn in the next animation frame) is on screen;
   // readyMs is that moment since the navigation began, which bench/dashboard.py reads.
@@ -375,6 +393,8 @@ $("end").addEventListener("change", (e) => setState({ end: e.target.value }));
 $("compare").addEventListener("change", (e) => setState({ compare: e.target.value }));
 $("flagged").addEventListener("change", (e) => setState({ flagged: e.target.checked }));
 $("window").addEventListener("change", (e) => setState({ window: e.target.value }));
+$("model").addEventListener("change", (e) => setState({ model: e.target.value }));
+$("zone").addEventListener("change", (e) => setState({ tz: e.target.value === shop.timezone ? "" : e.target.value }));
 $("breakdown-tabs").addEventListener("click", (e) => e.target.dataset.tab && setState({ tab: e.target.dataset.tab }));
 document.querySelectorAll("[data-csv]").forEach((b) => b.addEventListener("click", () => csv(b.dataset.csv)));
 $("journey-form").addEventListener("submit", (e) => {

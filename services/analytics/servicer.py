@@ -249,6 +249,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             cohorts.append(analytics_pb2.Cohort(
                 month=key[:7], users=users.get(key, 0),
                 revenue_by_month={str(k): money(net.get(key, {}).get(k, 0), digits) for k in range(offsets + 1)},
+                ltv=money_ratio(sum(net.get(key, {}).values()), users.get(key, 0), digits),
             ))
         total_users = sum(users.get(m.isoformat(), 0) for m in window)
         total_net = sum(sum(net.get(m.isoformat(), {}).values()) for m in window)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -100,8 +101,8 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
                            ["(unattributed)", "", "", "$30.00", "$30.00", "$30.00", "$30.00"]]
     # b1 and b2 first bought this month: 45.50 + 30.00 - 10.00 = 65.50 in month 0, 32.75 each.
     assert page.locator("#cohorts p").inner_text() == "2 purchasing users, lifetime value $32.75 each"
-    assert [cell.strip() for cell in page.locator("#cohorts tbody tr").first.inner_text().split("\t")[1:3]] == [
-        "2", "$65.50"]
+    assert [cell.strip() for cell in page.locator("#cohorts tbody tr").first.inner_text().split("\t")[1:4]] == [
+        "2", "$32.75", "$65.50"]  # users, the cohort's LTV, month +0
     fraud = page.locator("#fraud tbody tr").all_inner_texts()
     assert len(fraud) == 1 and fraud[0].split("\t")[1:5] == ["flagged", "purchase", "o3", "b3"]
     page.fill("#journey-user", "b1")
@@ -142,6 +143,18 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
         page.go_back()
     page.wait_for_function("document.querySelector('#range').value === '30d'")
     page.wait_for_function("document.querySelector('[data-kpi=total_revenue] .kpi-value')?.textContent === '$75.50'")
+
+    # Another time zone and the attribution sorted by another model: in the URL, in the controls, in the figures
+    # (Kiritimati is UTC+14: its today is the range's last day).
+    page.goto("/dashboard/?tz=Pacific/Kiritimati&model=linear")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#zone").input_value() == "Pacific/Kiritimati"
+    assert page.locator("#model").input_value() == "linear"
+    kiritimati_today = datetime.now(ZoneInfo("Pacific/Kiritimati")).strftime("%Y-%m-%d")
+    assert page.locator("#tz").inner_text().endswith(kiritimati_today)
+    page.select_option("#zone", "UTC")
+    page.wait_for_function("!location.search.includes('tz=')")  # the shop's own zone is the default
+    assert "model=linear" in page.url
 
     # The session cookie reads (under the dashboard's prefix only); it never writes.
     assert page.request.get("/dashboard/api/v1/api/analytics/ecommerce/overview?days=30").json() == overview

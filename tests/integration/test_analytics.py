@@ -351,6 +351,8 @@ def test_cohorts_across_a_year_and_a_time_zone_boundary(ingest, http, new_appspa
     assert {december["revenue_by_month"][str(k)] for k in range(2, months)} == {0.0}
     assert berlin["total_purchasing_users"] == 3
     assert berlin["avg_ltv"] == 80.0  # (120 + 50 - 30 + 40 + 60) / 3
+    assert (january["ltv"], december["ltv"]) == (70.0, 100.0)  # (120 + 50 - 30) / 2, (40 + 60) / 1
+    assert {c["ltv"] for c in berlin["cohorts"] if not c["users"]} <= {0.0}
     # In UTC v1 is a December customer.
     utc = {c["month"]: c for c in get(http, shop, "cohorts", months=months, tz="UTC")["cohorts"]}
     assert (utc[dec]["users"], utc[jan]["users"]) == (2, 1)

@@ -90,6 +90,7 @@ class Cohort:
     month: str
     users: int
     revenue_by_month: dict[str, float] = field(default_factory=dict)
+    ltv: float = 0.0
 
 
 @dataclass(frozen=True)

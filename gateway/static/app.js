@@ -325,6 +325,8 @@ function showSignIn() {
 
 async function render() {
   renders += 1;
+  delete document.body.dataset.ready;
+  const mine = renders;
   const s = state();
   $("range").value = s.range; $("compare").value = s.compare; $("flagged").checked = s.flagged;
   $("window").value = s.window; $("start").value = s.start; $("end").value = s.end; $("model").value = s.model;
@@ -351,6 +353,7 @@ async function render() {
   // Ready once the frame with every panel (and the chart, drawn in the next animation frame) is on screen;
   // readyMs is that moment since the navigation began, which bench/dashboard.py reads.
   await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  if (mine !== renders) return; // a newer render is on its way
   document.body.dataset.readyMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "true";
 }

@@ -60,6 +60,11 @@ def sign_in(page: Page, api_key: str) -> None:
     page.click("#signin-form button[type=submit]")
 
 
+def cells(page: Page, rows: str) -> list[list[str]]:
+    """The text of each cell of the rows ``rows`` selects."""
+    return [[cell.strip() for cell in row.split("\t")] for row in page.locator(rows).all_inner_texts()]
+
+
 def sign_in_error(page: Page, message: str) -> None:
     page.wait_for_function(f"document.querySelector('#signin-error').textContent === {message!r}")
 
@@ -88,7 +93,26 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
             kpi("avg_order_value"), kpi("total_items_sold")) == ("$75.50", "$65.50", "$10.00", "2", "$37.75", "3")
     products = page.locator("#products tbody tr")
     assert products.count() == 2 and products.nth(0).inner_text().split("\t")[:3] == ["sku_1", "T-Shirt", "$40.00"]
-    assert "spring" in page.locator("#breakdown").inner_text()
+    assert [row[:5] for row in cells(page, "#breakdown tbody tr")] == [["spring", "email", "news", "$45.50", "1"],
+                                             ["(direct)", "(direct)", "(none)", "$30.00", "1"]]
+    assert (kpi("add_to_cart_rate"), kpi("cart_abandonment_rate")) == ("100.0 %", "0.0 %")
+    # Another breakdown tab: the API's rows (the test's agent is a desktop browser).
+    page.click("#breakdown-tabs [data-tab=device]")
+    page.wait_for_url("**tab=device**")
+    page.wait_for_selector("body[data-ready=true]")
+    devices = http.get("/v1/api/analytics/ecommerce/revenue-by-device", params={"days": 30},
+                       headers={"X-API-Key": shop.secret_key}).json()["devices"]
+    assert [row[:3] for row in cells(page, "#breakdown tbody tr")] == [
+        [d["device_type"], f"${d['revenue']:.2f}", str(d["orders"])] for d in devices]
+    # The series' CSV: the API's days, zero-filled, with 75.50 on the orders' day.
+    with page.expect_download() as download:
+        page.click("[data-csv=series]")
+    lines = Path(download.value.path()).read_text().splitlines()
+    series = http.get("/v1/api/analytics/ecommerce/revenue-timeseries", params={"days": 30},
+                      headers={"X-API-Key": shop.secret_key}).json()["series"]
+    assert lines[0] == "date,revenue,orders" and len(lines) == 31
+    assert lines[1:] == [f"{d['date']},{d['revenue']:g},{d['orders']}" for d in series]
+    assert sum(d["revenue"] for d in series) == 75.5
     # The funnel: b1 viewed and added to cart, then bought without the steps between.
     assert page.locator("#funnel li .figures").all_inner_texts()[:3] == [
         "1 · 100.0 % of previous · 100.0 % overall", "1 · 100.0 % of previous · 100.0 % overall",

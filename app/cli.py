@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -370,6 +371,49 @@ def cmd_deletions_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from app.importer import ImportState, rejected_path, run_import, state_path
+
+    source: Path = args.file
+    if not source.is_file():
+        print(f"no such file: {source}", file=sys.stderr)
+        return 2
+    metadata = [(ADMIN_TOKEN_METADATA, read_admin_token(settings)), (OPERATOR_APPSPACE_METADATA, args.appspace)]
+    started = ImportState.load(state_path(source), args.appspace)
+    if started.offset:
+        print(f"resuming at line {started.line + 1} ({started.accepted} rows stored before)", file=sys.stderr)
+    bar = tqdm(total=source.stat().st_size, initial=started.offset, unit="B", unit_scale=True, disable=args.quiet,
+               desc=source.name, dynamic_ncols=True)
+    first_line, clock = started.line, time.monotonic()
+
+    def progress(state: ImportState) -> None:
+        bar.update(state.offset - bar.n)
+        rate = (state.line - first_line) / max(time.monotonic() - clock, 1e-6)
+        bar.set_postfix(rows=state.line, rows_s=f"{rate:,.0f}", refused=state.rejected, refresh=False)
+
+    try:
+        with grpc.insecure_channel(args.grpc) as channel:
+            state = run_import(source, channel, metadata, args.appspace, args.format, progress)
+    except grpc.RpcError as exc:
+        bar.close()
+        print(f"stopped: {exc.details() or exc.code().name}; run the same command again to go on from line "
+              f"{ImportState.load(state_path(source), args.appspace).line + 1}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted; run the same command again to go on where it stopped", file=sys.stderr)
+        return 130
+    bar.close()
+    summary = {"rows": state.line, "stored_or_duplicate": state.accepted, "refused": state.rejected,
+               "skipped": state.skipped, "seconds": round(time.monotonic() - clock, 1)}
+    if state.rejected:
+        summary["refused_rows"] = str(rejected_path(source))
+    print(json.dumps(summary) if args.json else "  ".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -471,6 +515,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     revoke = board.add_parser("revoke", help="end a share link (the link or its token)")
     revoke.add_argument("link")
     revoke.set_defaults(handler=cmd_dashboard_revoke)
+
+    importing = commands.add_parser(
+        "import", help="import events from an NDJSON file (the batch API's event shape, or a GA4 BigQuery export)",
+        description="Send every row of FILE through the ingest pipeline as the appspace's secret key would: "
+        "validated, converted, fraud-checked and deduplicated. Progress is kept in FILE.import-state.json (run the "
+        "same command again after an interrupt: nothing is stored twice); refused rows go to FILE.rejected.ndjson. "
+        "The GA4 mapping is in docs/IMPORT.md.")
+    importing.add_argument("file", type=Path, metavar="FILE")
+    importing.add_argument("--appspace", required=True)
+    importing.add_argument("--format", choices=["ndjson", "ga4"], default="ndjson",
+                           help="ndjson: one event a line, as POST /batch takes it (default); ga4: GA4's export")
+    importing.add_argument("--quiet", action="store_true", help="no progress bar")
+    importing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    importing.set_defaults(handler=cmd_import)
 
     deletion = commands.add_parser("deletions", help="user deletion requests (GDPR) and their status").add_subparsers(
         dest="action", required=True, metavar="ACTION")

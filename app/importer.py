@@ -2,10 +2,12 @@
 with the operator's rights on that appspace, so every row is validated, converted, fraud-checked and deduplicated
 exactly as the API does it.
 
-Rows go in batches of 100 (the API's limit), several in flight. Each row without an event_id gets one derived from
-the appspace, its line number and its text, so a row sent twice (an interrupted run started again) is stored once.
-Progress is kept in FILE.import-state.json: the byte offset up to which every row is answered; a new run for the
-same appspace starts there. Refused rows go to FILE.rejected.ndjson with their line and the server's error.
+Rows are read in chunks of 6,400 events, sorted by time within a chunk and sent in batches of 100 (the API's
+limit), 64 in flight (the ingest service commits concurrent batches together). Each row without an event_id gets
+one derived from the appspace, its line number and its text, so a row sent twice (an interrupted run started
+again) is stored once. Progress is kept in FILE.import-state.json: the byte offset up to which every row is
+answered, saved after each chunk; a new run for the same appspace starts there. Refused rows go to
+FILE.rejected.ndjson with their line and the server's error.
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
+import orjson
 from google.protobuf import json_format
 
 from app import ga4
 from carthouse.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 
 BATCH = 100
-IN_FLIGHT = 4
+IN_FLIGHT = 64
+CHUNK = BATCH * IN_FLIGHT  # events read, sorted by time and sent before the progress is saved
 EVENT_IDS = uuid.UUID("5c0b1e7e-6a8f-4d53-9a43-0c7f3c7a1d52")  # the namespace of derived event ids
 
 
@@ -61,14 +64,8 @@ class Row:
     line: int
     end: int  # the byte offset after this row
     event: dict[str, Any] | None  # None: skipped
-    error: str = ""  # not JSON, not an object: refused here
-
-
-@dataclass
-class Batch:
-    rows: list[Row]
-    answer: Future[list[str]] | None = None  # the errors, "events[i]: message"
-    sent: list[Row] = field(default_factory=list)
+    error: str = ""  # not JSON, not an object, not an event the contract can hold: refused here
+    message: events_pb2.EcommerceEvent | None = None
 
 
 def state_path(source: Path) -> Path:
@@ -95,25 +92,27 @@ def read_rows(source: Path, state: ImportState, file_format: str) -> Iterator[Ro
                 yield Row(number, end, None)
                 continue
             try:
-                parsed = json.loads(text)
-            except ValueError:
+                parsed = orjson.loads(text)
+            except orjson.JSONDecodeError:
                 yield Row(number, end, None, "not a JSON object")
                 continue
             if not isinstance(parsed, dict):
                 yield Row(number, end, None, "not a JSON object")
                 continue
             event = ga4.event_of(parsed) if file_format == "ga4" else parsed
-            if event is not None:
-                event.setdefault("event_id", derived_event_id(state.appspace_id, number, text))
-            yield Row(number, end, event)
+            if event is None:
+                yield Row(number, end, None)
+                continue
+            event.setdefault("event_id", derived_event_id(state.appspace_id, number, text))
+            try:  # a row the contract cannot hold is refused here, as the API would refuse it
+                yield Row(number, end, event, message=json_format.ParseDict(event, events_pb2.EcommerceEvent()))
+            except (json_format.ParseError, TypeError, ValueError) as exc:
+                yield Row(number, end, event, _message(exc))
 
 
 def _send(stub: ingest_pb2_grpc.IngestServiceStub, metadata: list[tuple[str, str]],
-          events: list[dict[str, Any]]) -> list[str]:
-    request = ingest_pb2.BatchRequest()
-    for event in events:
-        json_format.ParseDict(event, request.events.add(), ignore_unknown_fields=False)
-    return list(stub.Batch(request, metadata=metadata, timeout=120).errors)
+          events: list[events_pb2.EcommerceEvent]) -> list[str]:
+    return list(stub.Batch(ingest_pb2.BatchRequest(events=events), metadata=metadata, timeout=120).errors)
 
 
 def _message(error: Exception) -> str:
@@ -125,58 +124,48 @@ def run_import(source: Path, channel: grpc.Channel, metadata: list[tuple[str, st
     """Import ``source``; answers the state at the end (also saved beside the file)."""
     stub = ingest_pb2_grpc.IngestServiceStub(channel)
     state = ImportState.load(state_path(source), appspace_id)
-    pending: deque[Batch] = deque()
     with ThreadPoolExecutor(IN_FLIGHT) as pool, rejected_path(source).open("a") as rejected:
-
-        def settle(batch: Batch) -> None:
-            errors = batch.answer.result() if batch.answer else []
-            refused = {int(e.split("]", 1)[0].removeprefix("events[")): e.split(": ", 1)[-1] for e in errors}
-            for index, row in enumerate(batch.sent):
-                if index in refused:
-                    _reject(rejected, row, refused[index], state)
-            state.accepted += len(batch.sent) - len(refused)
-            for row in batch.rows:
-                if row.error:
-                    _reject(rejected, row, row.error, state)
-                elif row.event is None:
-                    state.skipped += 1
-            state.offset, state.line = batch.rows[-1].end, batch.rows[-1].line
-            rejected.flush()
-            state.save(state_path(source))
-            if progress:
-                progress(state)
-
-        def submit(rows: list[Row]) -> None:
-            batch = Batch(rows, sent=[row for row in rows if row.event is not None])
-            checked: list[Row] = []
-            for row in batch.sent:  # a row the proto cannot take is refused here, as the API would
-                try:
-                    json_format.ParseDict(row.event, events_pb2.EcommerceEvent())
-                    checked.append(row)
-                except (json_format.ParseError, TypeError, ValueError) as exc:
-                    row.error = _message(exc)
-            batch.sent = checked
-            if checked:
-                batch.answer = pool.submit(_send, stub, metadata, [row.event for row in checked])
-            pending.append(batch)
-            while len(pending) > IN_FLIGHT or (pending and pending[0].answer is None):
-                settle(pending.popleft())
-
-        rows: list[Row] = []
+        chunk: list[Row] = []
         events = 0
         for row in read_rows(source, state, file_format):
-            rows.append(row)
-            events += row.event is not None
-            if events >= BATCH:
-                submit(rows)
-                rows, events = [], 0
-        if rows:
-            submit(rows)
-        while pending:
-            settle(pending.popleft())
+            chunk.append(row)
+            events += row.message is not None
+            if events >= CHUNK:
+                _import_chunk(chunk, pool, stub, metadata, state, rejected)
+                _saved(state, source, progress)
+                chunk, events = [], 0
+        if chunk:
+            _import_chunk(chunk, pool, stub, metadata, state, rejected)
+            _saved(state, source, progress)
     return state
 
 
-def _reject(out: Any, row: Row, error: str, state: ImportState) -> None:
-    out.write(json.dumps({"line": row.line, "error": error, "event": row.event}) + "\n")
-    state.rejected += 1
+def _import_chunk(rows: list[Row], pool: ThreadPoolExecutor, stub: ingest_pb2_grpc.IngestServiceStub,
+                  metadata: list[tuple[str, str]], state: ImportState, rejected: IO[str]) -> None:
+    """Send a chunk's events in batches of one time order: a history spread over months then writes a few parts
+    per batch instead of one per month and table. The chunk counts as done once every batch is answered."""
+    sendable = sorted((row for row in rows if row.message is not None),
+                      key=lambda row: str((row.event or {}).get("timestamp", "")))
+    batches = [sendable[start:start + BATCH] for start in range(0, len(sendable), BATCH)]
+    answers = [pool.submit(_send, stub, metadata, [row.message for row in batch]) for batch in batches]
+    refused: dict[int, str] = {}  # line -> the server's error
+    for batch, answer in zip(batches, answers, strict=True):
+        for error in answer.result():
+            position, _, message = error.partition(": ")
+            refused[batch[int(position.removeprefix("events[").removesuffix("]"))].line] = message
+    for row in rows:
+        if row.error or row.line in refused:
+            rejected.write(json.dumps({"line": row.line, "error": row.error or refused[row.line],
+                                       "event": row.event}) + "\n")
+            state.rejected += 1
+        elif row.message is None:
+            state.skipped += 1
+    state.accepted += len(sendable) - len(refused)
+    state.offset, state.line = rows[-1].end, rows[-1].line
+    rejected.flush()
+
+
+def _saved(state: ImportState, source: Path, progress: Callable[[ImportState], None] | None) -> None:
+    state.save(state_path(source))
+    if progress:
+        progress(state)

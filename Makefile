@@ -4,7 +4,7 @@ PIP     := .venv/bin/pip
 PROTOS  := $(wildcard protos/carthouse/v1/*.proto)
 STAMP   := .venv/.installed
 
-.PHONY: setup gen run test lint release-contract bench clean
+.PHONY: setup gen run test lint release-contract cluster-schema bench clean
 
 # npm packages (buf; esbuild for the tracker; uPlot for the dashboard), pinned by package-lock.json.
 NPM_STAMP := node_modules/.package-lock.json
@@ -54,6 +54,11 @@ lint: setup
 # At a release, on purpose: the current contract becomes the one later changes must not break.
 release-contract: gen
 	cp build/carthouse.pb $(RELEASED)
+
+# The schema in cluster form (CARTHOUSE_CLICKHOUSE_CLUSTER), regenerated from the migrations after changing one;
+# a test fails until it is.
+cluster-schema: setup
+	$(PY) -m carthouse.store.cluster > carthouse/store/cluster_schema.sql
 
 bench: setup
 	$(PY) bench/ingest_grpc.py

@@ -57,6 +57,9 @@ class Settings:
     dashboard_session_hours: int = 12
     # Memory for decompressed column blocks of the embedded store (carthouse/store/chdb_backend.py); 0: none.
     chdb_cache_mb: int = 1024
+    # A ClickHouse cluster (a name in the servers' remote_servers) to keep the schema on, in cluster form
+    # (carthouse/store/cluster.py); needs CLICKHOUSE_URL. Empty: one server, or the embedded store.
+    clickhouse_cluster: str = ""
 
     @property
     def grpc_target(self) -> str:
@@ -89,6 +92,7 @@ class Settings:
             oxr_base_url=os.environ.get("OXR_BASE_URL", ""),
             chdb_cache_mb=_int("CARTHOUSE_CHDB_CACHE_MB", 1024),
             dashboard_session_hours=_int("CARTHOUSE_DASHBOARD_SESSION_HOURS", 12),
+            clickhouse_cluster=os.environ.get("CARTHOUSE_CLICKHOUSE_CLUSTER", ""),
         )
         settings.validate()
         return settings
@@ -98,6 +102,10 @@ class Settings:
             raise ConfigError("CARTHOUSE_DATABASE may hold only letters, digits and underscores")
         if self.clickhouse_url and not self.clickhouse_url.startswith("clickhouse://"):
             raise ConfigError("CLICKHOUSE_URL must look like clickhouse://host:9000/db")
+        if self.clickhouse_cluster and not self.clickhouse_url:
+            raise ConfigError("CARTHOUSE_CLICKHOUSE_CLUSTER needs CLICKHOUSE_URL (a server of that cluster)")
+        if self.clickhouse_cluster and not self.clickhouse_cluster.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError("CARTHOUSE_CLICKHOUSE_CLUSTER may hold only letters, digits, '-' and '_'")
         if self.rate_limit_per_min < 1:
             raise ConfigError("CARTHOUSE_RATE_LIMIT_PER_MIN must be at least 1")
         if not 0 <= self.ingest_workers <= 64:

@@ -37,9 +37,20 @@ class Store(ABC):
     # directory. Whoever held it before is known to be dead (the ingest writer retires its dedup claims).
     exclusive_slot: str = ""
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, cluster: str = "") -> None:
         self.database = database
+        # The ClickHouse cluster the schema is on in cluster form (carthouse/store/cluster.py), or "".
+        self.cluster = cluster
         self._query_threads = 0
+
+    def altered(self, table: str) -> str:
+        """What an ALTER TABLE that changes ``table``'s rows names: the table itself, or in cluster form the
+        tables that hold its rows, on every node."""
+        if not self.cluster:
+            return table
+        from carthouse.store.cluster import EVERYWHERE
+
+        return f"{table if table in EVERYWHERE else table + '_local'} ON CLUSTER {self.cluster}"
 
     def query_threads(self) -> int:
         """Threads ClickHouse gives a query by default (its max_threads: the cores it runs on), asked once."""
@@ -88,7 +99,11 @@ class Store(ABC):
 
     @abstractmethod
     def create_database(self) -> None:
-        """Create this store's database if it does not exist."""
+        """Create this store's database if it does not exist, and work in it."""
+
+    @abstractmethod
+    def use_database(self) -> None:
+        """Work in this store's database (which exists) from now on, on every connection."""
 
     @abstractmethod
     def drop_database(self) -> None:

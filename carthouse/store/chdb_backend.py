@@ -110,6 +110,9 @@ class ChdbStore(Store):
 
     def create_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})
+        self.use_database()
+
+    def use_database(self) -> None:
         # Session state is per connection: every pooled connection works in this store's database.
         for conn in self._all:
             conn.query(f"USE {self.database}")

@@ -15,6 +15,7 @@ from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
 from carthouse.store.base import Params, Row, Store, StoreError, StoreUnavailable
+from carthouse.store.cluster import QUERY_SETTINGS
 
 
 def _json_value(value: Any, ch_type: str) -> Any:
@@ -40,10 +41,12 @@ class DriverStore(Store):
 
     backend = "clickhouse-driver"
 
-    def __init__(self, url: str, database: str | None = None, pool_size: int = 4) -> None:
+    def __init__(self, url: str, database: str | None = None, pool_size: int = 4, cluster: str = "") -> None:
+        """``cluster``: the tables are the cluster form's Distributed ones; every query gets cluster.QUERY_SETTINGS."""
         parsed = urlparse(url)
-        super().__init__(database or parsed.path.lstrip("/") or "carthouse")
+        super().__init__(database or parsed.path.lstrip("/") or "carthouse", cluster)
         self._url = url
+        self._cluster_settings = dict(QUERY_SETTINGS) if cluster else {}
         self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
         self._clients = [self._new_client(parsed) for _ in range(pool_size)]
         for client in self._clients:
@@ -58,7 +61,7 @@ class DriverStore(Store):
             database="default",
             connect_timeout=5,
             send_receive_timeout=60,
-            settings={"server_side_params": True, "use_numpy": False},
+            settings={"server_side_params": True, "use_numpy": False, **self._cluster_settings},
         )
 
     @contextmanager
@@ -95,6 +98,9 @@ class DriverStore(Store):
 
     def create_database(self) -> None:
         self._execute(f"CREATE DATABASE IF NOT EXISTS {self.database}", {})
+        self.use_database()
+
+    def use_database(self) -> None:
         for client in self._clients:
             client.connection.database = self.database
             client.disconnect()

@@ -51,3 +51,24 @@ def migrate(store: Store) -> list[int]:
         log.info("applied migration %04d_%s to %s", version, name, store.database)
         applied.append(version)
     return applied
+
+
+def migrate_cluster(store: Store, cluster: str) -> list[int]:
+    """Keep the schema on ``cluster`` in cluster form (carthouse/store/cluster.py): the database and every table
+    and view ON CLUSTER, then every migration recorded as applied, since cluster_schema.sql is what they build.
+    Every statement is IF NOT EXISTS, so a rerun (another service starting, a crash half-way) is safe."""
+    from carthouse.store.cluster import fill, schema_statements
+
+    store.execute(f"CREATE DATABASE IF NOT EXISTS {store.database} ON CLUSTER {cluster}")
+    store.use_database()
+    for statement in schema_statements():
+        store.execute(fill(statement, store.database, cluster))
+    done = {row["version"] for row in store.query("SELECT version FROM schema_migrations")}
+    recorded = [(version, name) for version, name, _ in migration_files() if version not in done]
+    for version, name in recorded:
+        store.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
+            {"version": version, "name": name},
+        )
+    log.info("cluster schema of %s on %s: %d migrations recorded", store.database, cluster, len(recorded))
+    return [version for version, _ in recorded]

@@ -104,7 +104,8 @@ def delete_user(
     for _ in range(MAX_PASSES):
         for table in TABLES:
             # A mutation rewrites the affected parts without the rows: the data leaves the disk, not just the view.
-            store.execute(f"ALTER TABLE {table} DELETE WHERE {_OF_USER} SETTINGS mutations_sync = 2", params)
+            store.execute(f"ALTER TABLE {store.altered(table)} DELETE WHERE {_OF_USER} SETTINGS mutations_sync = 2",
+                          params)
         left = count_rows(store, appspace_id, user_id)
         if not left:
             break

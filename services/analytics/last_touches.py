@@ -41,8 +41,8 @@ GROUP BY appspace_id, user_id
 """
 # Days of marks wholly before the day before the last round's end: nothing reads them again.
 FINISHED_DAYS = f"""
-SELECT DISTINCT partition FROM system.parts
-WHERE database = {{db:String}} AND table = 'attribution_dirty' AND active
+SELECT DISTINCT partition FROM {{parts}}
+WHERE database = {{{{db:String}}}} AND table = {{{{table:String}}}} AND active
   AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
 """
 
@@ -115,8 +115,11 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
         # Bounds as parameters, so that both reads are cut by the tables' keys before any subquery runs.
         store.execute(STORE_ROUND, {"until": until, "first": round_["first"], "last": round_["last"]})
         store.execute("INSERT INTO attribution_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
-    for day in store.query(FINISHED_DAYS, {"db": store.database}):
-        store.execute(f"ALTER TABLE attribution_dirty DROP PARTITION {int(day['partition'])}")
+    # In cluster form the days are the local tables' partitions, on every node.
+    parts = f"clusterAllReplicas('{store.cluster}', system.parts)" if store.cluster else "system.parts"
+    table = "attribution_dirty_local" if store.cluster else "attribution_dirty"
+    for day in store.query(FINISHED_DAYS.format(parts=parts), {"db": store.database, "table": table}):
+        store.execute(f"ALTER TABLE {store.altered('attribution_dirty')} DROP PARTITION {int(day['partition'])}")
     return users
 
 

@@ -1,4 +1,4 @@
-"""Settings read from the environment: the embedded store's cache size."""
+"""Settings read from the environment: the embedded store's cache size, cluster mode."""
 
 import pytest
 
@@ -21,3 +21,15 @@ def test_a_bad_cache_size_is_refused_with_its_name(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as caught:
         Settings.from_env()
     assert str(caught.value) == message
+
+
+def test_cluster_mode_needs_a_server_and_a_plain_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLICKHOUSE_URL", raising=False)
+    monkeypatch.setenv("CARTHOUSE_CLICKHOUSE_CLUSTER", "carthouse")
+    with pytest.raises(ConfigError, match="^CARTHOUSE_CLICKHOUSE_CLUSTER needs CLICKHOUSE_URL"):
+        Settings.from_env()
+    monkeypatch.setenv("CLICKHOUSE_URL", "clickhouse://ch-s1-r1:9000/carthouse")
+    assert Settings.from_env().clickhouse_cluster == "carthouse"
+    monkeypatch.setenv("CARTHOUSE_CLICKHOUSE_CLUSTER", "c; DROP")
+    with pytest.raises(ConfigError, match="may hold only letters"):
+        Settings.from_env()

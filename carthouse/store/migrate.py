@@ -56,9 +56,19 @@ def migrate(store: Store) -> list[int]:
 def migrate_cluster(store: Store, cluster: str) -> list[int]:
     """Keep the schema on ``cluster`` in cluster form (carthouse/store/cluster.py): the database and every table
     and view ON CLUSTER, then every migration recorded as applied, since cluster_schema.sql is what they build.
-    Every statement is IF NOT EXISTS, so a rerun (another service starting, a crash half-way) is safe."""
+    Every statement is IF NOT EXISTS, so a rerun (another service starting, a crash half-way) is safe.
+
+    A migration added later is applied to a cluster in its cluster form by hand (ALTER … ON CLUSTER on the local
+    tables; docs/SCALING.md) before the new version runs: this creates what is missing, it does not alter."""
     from carthouse.store.cluster import fill, schema_statements
 
+    versions = {version for version, _, _ in migration_files()}
+    exists = store.query("SELECT count() AS n FROM system.tables WHERE database = {db:String} "
+                         "AND name = 'schema_migrations'", {"db": store.database})[0]["n"]
+    if exists:
+        store.use_database()
+        if versions <= {row["version"] for row in store.query("SELECT version FROM schema_migrations")}:
+            return []  # every service starts here: ON CLUSTER DDL only when something is missing
     store.execute(f"CREATE DATABASE IF NOT EXISTS {store.database} ON CLUSTER {cluster}")
     store.use_database()
     for statement in schema_statements():

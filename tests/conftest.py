@@ -20,11 +20,13 @@ from app.redis_server import RedisServer
 from app.stack import RunningStack, running_stack
 from carthouse.config import Settings
 from carthouse.store import Store
-from carthouse.store.migrate import migrate
+from carthouse.store.migrate import migrate, migrate_cluster
 from carthouse.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2_grpc
 from tests.gateway_fixture import running_gateway
 
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")
+# With a server of a cluster in CLICKHOUSE_URL, the server-backed tests run on the cluster form of the schema.
+CLICKHOUSE_CLUSTER = os.environ.get("CARTHOUSE_CLICKHOUSE_CLUSTER", "")
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +49,10 @@ def open_test_store(backend: str, data_dir: Path, database: str) -> Store:
     if backend == "clickhouse":
         from carthouse.store.driver_backend import DriverStore
 
-        store: Store = DriverStore(CLICKHOUSE_URL, database)
+        store: Store = DriverStore(CLICKHOUSE_URL, database, cluster=CLICKHOUSE_CLUSTER)
+        if CLICKHOUSE_CLUSTER:
+            migrate_cluster(store, CLICKHOUSE_CLUSTER)
+            return store
     else:
         from carthouse.store.chdb_backend import ChdbStore
 

@@ -106,7 +106,8 @@ class DriverStore(Store):
             client.disconnect()
 
     def drop_database(self) -> None:
-        self._execute(f"DROP DATABASE IF EXISTS {self.database} SYNC", {})
+        on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        self._execute(f"DROP DATABASE IF EXISTS {self.database}{on_cluster} SYNC", {})
 
     def close(self) -> None:
         for client in self._clients:

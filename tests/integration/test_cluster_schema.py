@@ -18,6 +18,7 @@ from carthouse.store.cluster import (
     schema_statements,
     single_node_schema,
 )
+from gateway.descriptors import ApiDescriptors
 
 
 def test_the_committed_cluster_schema_is_what_the_migrations_give(store: Store) -> None:
@@ -69,3 +70,30 @@ def test_alterations_name_the_local_tables_on_every_node_in_cluster_form(store: 
         assert store.altered("deletion_requests") == "deletion_requests ON CLUSTER c1"
     finally:
         store.cluster = ""
+
+
+def test_every_query_the_analytics_service_sends_passes_clickhouses_parser(
+        http, store: Store, new_appspace, monkeypatch) -> None:
+    """The queries are the same text in cluster form (the Distributed tables keep the names): each one the
+    service sends for every GET route of the API is recorded and parsed on its own."""
+    shop = new_appspace("enterprise")
+    http.post("/v1/api/analytics/ecommerce/track", headers={"X-API-Key": shop.secret_key}, json={
+        "event_type": "purchase", "transaction_id": "cl-o1", "revenue": 5, "user_id": "cl-u1",
+        "properties": {"campaign": "c", "source": "s", "medium": "m"}})
+    sent: list[str] = []
+    recorded = store._query
+
+    def recording(sql: str, params: dict) -> list:
+        sent.append(sql)
+        return recorded(sql, params)
+
+    monkeypatch.setattr(store, "_query", recording)
+    routes = [r for r in ApiDescriptors().routes if r.verb == "GET" and "/analytics/" in r.template]
+    for route in routes:
+        response = http.get(route.template, headers={"X-API-Key": shop.secret_key},
+                            params={"user_id": "cl-u1", "model": "linear", "window": 30})
+        assert response.status_code == 200, (route.template, response.text)
+    monkeypatch.setattr(store, "_query", recorded)
+    assert len(routes) == 16 and len(set(sent)) >= 20
+    for sql in set(sent):
+        store.query("SELECT formatQuery({q:String}) AS f", {"q": sql})

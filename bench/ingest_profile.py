@@ -35,23 +35,27 @@ def process_kind(process: psutil.Process, main_pid: int) -> str:
         return "main"
     if "redis-server" in command:
         return "redis-server"
-    if "multiprocessing" in command:
-        return "ingest workers (validation, enrichment, rows)"
     if "gateway" in command:
         return "REST gateway (HTTP, JSON to protobuf)"
-    if "fraud" in command:
-        return "FraudService"
+    if "resource_tracker" in command:
+        return "multiprocessing resource tracker"
+    if "multiprocessing" in command:
+        # Both are spawned; FraudService is the one that serves gRPC.
+        listening = any(c.status == psutil.CONN_LISTEN for c in process.net_connections(kind="tcp"))
+        return "FraudService (rules, velocity)" if listening else "ingest workers (validation, enrichment, rows)"
     return command[:60]
 
 
 def thread_kind(name: str, main_name: str) -> str:
     if name == main_name or name.startswith(("python", "carthouse")):
         return "main: Python (gRPC loop, auth, dedup, quota, writer)"
-    if name.startswith("grpc") or name.startswith("default-executo") or name == "resolver-execut":
+    if name.startswith(("grpc", "event_engine", "default-executo", "resolver-execut")):
         return "main: gRPC core threads"
-    if name.startswith(("MergeMutate", "BgSchPool", "BgMBSchPool", "BgDistSchPool", "BgMoveProcPool", "Fetch")):
-        return "main: ClickHouse background (merges, mutations)"
-    return "main: ClickHouse (INSERT parsing, views, part writes)"
+    if name.startswith(("MergeMutate", "BgSchPool", "BgStrmSchPool", "BgMBSchPool", "Fetch", "Move")):
+        return "main: ClickHouse background (merges, moves, schedules)"
+    if name.startswith(("jemalloc", "MemoryWorker")):
+        return "main: memory management"
+    return "main: ClickHouse queries (INSERT parsing, views, part writes)"
 
 
 def thread_times(pid: int) -> dict[str, float]:

@@ -23,14 +23,17 @@ from typing import IO, Any
 
 import grpc
 import orjson
-from google.protobuf import json_format
 
 from app import ga4
 from carthouse.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from gateway.json_to_proto import JsonBindingError, JsonToProto
 
 BATCH = 100
 IN_FLIGHT = 64
 CHUNK = BATCH * IN_FLIGHT  # events read, sorted by time and sent before the progress is saved
+# JSON to protobuf as the REST gateway does it (compiled per type, built in C): a tenth of json_format's cost.
+TO_PROTO = JsonToProto()
+EVENT = events_pb2.EcommerceEvent.DESCRIPTOR
 EVENT_IDS = uuid.UUID("5c0b1e7e-6a8f-4d53-9a43-0c7f3c7a1d52")  # the namespace of derived event ids
 
 
@@ -104,10 +107,12 @@ def read_rows(source: Path, state: ImportState, file_format: str) -> Iterator[Ro
                 yield Row(number, end, None)
                 continue
             event.setdefault("event_id", derived_event_id(state.appspace_id, number, text))
-            try:  # a row the contract cannot hold is refused here, as the API would refuse it
-                yield Row(number, end, event, message=json_format.ParseDict(event, events_pb2.EcommerceEvent()))
-            except (json_format.ParseError, TypeError, ValueError) as exc:
+            try:  # a row the contract cannot hold is refused here, with the gateway's own conversion and words
+                message = events_pb2.EcommerceEvent(**TO_PROTO.keywords(EVENT, event))
+            except (JsonBindingError, TypeError, ValueError) as exc:
                 yield Row(number, end, event, _message(exc))
+                continue
+            yield Row(number, end, event, message=message)
 
 
 def _send(stub: ingest_pb2_grpc.IngestServiceStub, metadata: list[tuple[str, str]],

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS $database.actor_hours_local ON CLUSTER $cluster
     `user_id` String
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/$database/actor_hours', '{replica}')
-PARTITION BY toYYYYMM(hour)
+PARTITION BY toYear(hour)
 ORDER BY (appspace_id, hour, actor_key, flagged, user_id)
 SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 
@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS $database.cart_activity_local ON CLUSTER $cluster
     `seq` UInt8
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/cart_activity', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_type, event_time)
 SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 
@@ -132,7 +132,7 @@ CREATE TABLE IF NOT EXISTS $database.event_items_local ON CLUSTER $cluster
     `cart_id` String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/event_items', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_type, event_time, item_id)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 
@@ -150,7 +150,7 @@ CREATE TABLE IF NOT EXISTS $database.event_properties_local ON CLUSTER $cluster
     `value` String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/event_properties', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, key, event_time)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 
@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS $database.events_local ON CLUSTER $cluster
     `seq` UInt8
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/events', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_type, event_time)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 
@@ -276,7 +276,7 @@ CREATE TABLE IF NOT EXISTS $database.fraud_events_local ON CLUSTER $cluster
     `key_kind` LowCardinality(String)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/$database/fraud_events', '{replica}', caught_at)
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_time, audit_key)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 
@@ -294,7 +294,7 @@ CREATE TABLE IF NOT EXISTS $database.funnel_steps_local ON CLUSTER $cluster
     `seq` UInt8
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/funnel_steps', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, toDate(event_time), actor_key, event_time)
 SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 
@@ -328,7 +328,7 @@ CREATE TABLE IF NOT EXISTS $database.purchase_channels_local ON CLUSTER $cluster
     `seq` SimpleAggregateFunction(any, UInt8)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/purchase_channels', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_time, event_id)
 SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 
@@ -373,7 +373,7 @@ CREATE TABLE IF NOT EXISTS $database.touches_local ON CLUSTER $cluster
     `seq` UInt8
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/touches', '{replica}')
-PARTITION BY toYYYYMM(event_time)
+PARTITION BY toYear(event_time)
 ORDER BY (appspace_id, event_time, user_id)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 

@@ -1,7 +1,9 @@
-"""Ordered, idempotent schema migrations: files NNNN_name.sql in migrations/, applied once each."""
+"""Ordered, idempotent schema migrations, applied once each: files NNNN_name.sql in migrations/ (statements), or
+NNNN_name.py with `apply(store)` where a change needs to look before it acts (rebuilding a table)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from importlib import resources
 
@@ -19,13 +21,14 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
+    """(version, name, sql) of every migration, in order; the sql of a Python migration is ""."""
     folder = resources.files("carthouse.store") / "migrations"
     found = []
     for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
+        if entry.name[:4].isdigit() and entry.name.endswith((".sql", ".py")):
             version, _, rest = entry.name.partition("_")
-            found.append((int(version), rest.removesuffix(".sql"), entry.read_text()))
+            sql = entry.read_text() if entry.name.endswith(".sql") else ""
+            found.append((int(version), rest.rsplit(".", 1)[0], sql))
     return sorted(found)
 
 
@@ -35,15 +38,20 @@ def _statements(sql: str) -> list[str]:
 
 
 def migrate(store: Store) -> list[int]:
-    """Apply migrations not yet recorded; every statement is IF NOT EXISTS, so a rerun after a crash is safe."""
+    """Apply migrations not yet recorded; every statement is IF NOT EXISTS (and every Python migration checks
+    before it acts), so a rerun after a crash is safe."""
     store.execute(_LEDGER)
     done = {row["version"] for row in store.query("SELECT version FROM schema_migrations")}
     applied = []
     for version, name, sql in migration_files():
         if version in done:
             continue
-        for statement in _statements(sql):
-            store.execute(statement)
+        if sql:
+            for statement in _statements(sql):
+                store.execute(statement)
+        else:
+            module = importlib.import_module(f"carthouse.store.migrations.{version:04d}_{name}")
+            module.apply(store)
         store.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
             {"version": version, "name": name},

@@ -5,6 +5,8 @@ They are found beside the sources (a checkout), else in the working directory (t
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import mimetypes
 from dataclasses import dataclass
@@ -26,16 +28,26 @@ class StaticFile:
     body: bytes
     content_type: bytes
     cache_control: bytes
+    digest: str = ""  # the first 12 hex digits of the body's SHA-256: its version in a URL
 
 
 def read_asset(path: Path, cache_control: bytes) -> StaticFile | None:
-    """The file with its content type (text as UTF-8), or None when there is none."""
-    if not path.is_file():
+    """The file with its content type (text as UTF-8), or None when there is none. Read once per version of the
+    file (its modification time): every shop page asks for the tracker, every dashboard load for the page."""
+    try:
+        modified = path.stat().st_mtime_ns
+    except OSError:
         return None
+    return _read(path, modified, cache_control) if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: Path, modified: int, cache_control: bytes) -> StaticFile:
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if content_type.startswith("text/") or path.suffix == ".js":
         content_type = ("text/javascript" if path.suffix == ".js" else content_type) + "; charset=utf-8"
-    return StaticFile(path.read_bytes(), content_type.encode(), cache_control)
+    body = path.read_bytes()
+    return StaticFile(body, content_type.encode(), cache_control, hashlib.sha256(body).hexdigest()[:12])
 
 
 # The browser tracker (sdk/js), built by `npm run build:tracker` (make does it). /sdk/carthouse.js is cached

@@ -10,7 +10,6 @@ API's own paths never take a cookie.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -85,12 +84,12 @@ def _page() -> StaticFile:
     """index.html, each of our assets in it named with its content's hash, so that a year's caching of the
     asset never serves an old one to a new page (uPlot's files carry its version)."""
     def versioned(match: re.Match[str]) -> str:
-        asset = STATIC_ROOT / match["name"]
-        digest = hashlib.sha256(asset.read_bytes()).hexdigest()[:12] if asset.is_file() else "0"
-        return f"/dashboard/{match['name']}?v={digest}"
+        asset = read_asset(STATIC_ROOT / match["name"], IMMUTABLE)
+        return f"/dashboard/{match['name']}?v={asset.digest if asset else '0'}"
 
-    html = (STATIC_ROOT / "index.html").read_text()
-    return StaticFile(_OWN_ASSET.sub(versioned, html).encode(), b"text/html; charset=utf-8", REVALIDATE)
+    page = read_asset(STATIC_ROOT / "index.html", REVALIDATE)
+    assert page is not None, "the dashboard's index.html is part of the package"
+    return StaticFile(_OWN_ASSET.sub(versioned, page.body.decode()).encode(), page.content_type, REVALIDATE)
 
 
 def static_file(name: str, versioned: bool) -> StaticFile | None:

@@ -76,10 +76,7 @@ def test_an_interrupted_import_goes_on_where_it_stopped_and_stores_nothing_twice
         tmp_path: Path, channel, store: Store, new_appspace, operator) -> None:
     shop = new_appspace("enterprise")
     source = write(tmp_path / "interrupted.ndjson", [json.dumps(e) for e in history(8000)])
-    answered: list[int] = []
-
     def stop_after_the_first_chunk(state: ImportState) -> None:
-        answered.append(state.line)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

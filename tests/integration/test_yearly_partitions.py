@@ -24,7 +24,8 @@ def insert(store: ChdbStore, transaction: str, moment: str) -> None:
 
 
 def test_rows_survive_the_rebuild_and_the_views_feed_the_new_tables(session_dir: Path) -> None:
-    store = ChdbStore(session_dir / "chdb", "yearly", pool_size=1)  # the session's engine: one per process
+    # chdb hosts one engine per process: a database of its own in the suite's data directory.
+    store = ChdbStore(session_dir / "chdb", "yearly", pool_size=1)
     store.create_database()
     before_0018 = [v for v, _, _ in migration_files() if v < 18]
     store.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at "

@@ -224,6 +224,10 @@ async function funnel(params) {
 
 async function carts(params) {
   const c = await api("/ecommerce/cart-abandonment", params);
+  tables.carts = { columns: [{ key: "name", label: "figure" }, { key: "value", label: "value" }],
+    rows: [["Abandonment rate", c.abandonment_rate], ["Abandoned carts", c.abandoned_carts],
+      ["Left in abandoned carts", c.abandoned_revenue], ["Completed carts", c.completed_carts]]
+      .map(([name, value]) => ({ name, value })) };
   return el("dl", { className: "figures-list" },
     el("dt", {}, "Abandonment rate"), el("dd", {}, pct(c.abandonment_rate)),
     el("dt", {}, "Abandoned carts"), el("dd", {}, num(c.abandoned_carts)),

@@ -143,6 +143,14 @@ def test_signed_in_the_dashboard_shows_the_apis_numbers_and_cannot_write(page: P
         page.click("[data-csv=products]")
     assert Path(download.value.path()).read_text() == (
         "Item,Name,Revenue,Units,Orders\nsku_1,T-Shirt,40,2,1\nsku_2,Hoodie,30,1,1\n")
+    with page.expect_download() as download:
+        page.click("[data-csv=carts]")
+    assert Path(download.value.path()).read_text() == (
+        "figure,value\nAbandonment rate,0\nAbandoned carts,0\nLeft in abandoned carts,0\nCompleted carts,1\n")
+    with page.expect_download() as download:
+        page.click("[data-csv=kpis]")
+    assert Path(download.value.path()).read_text().splitlines()[:3] == [
+        "figure,value", "Gross revenue,75.5", "Net revenue,65.5"]
     page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: a full-page shot of a scrolled page shows it
     page.screenshot(path=str(SCREENSHOTS / "dashboard-1440.png"), full_page=True)  # mid-page
 

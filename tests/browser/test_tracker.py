@@ -272,3 +272,28 @@ def test_the_tracker_is_small_and_cached(http) -> None:
     assert (pinned.status_code, pinned.content) == (200, latest.content)
     assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert http.get("/sdk/0.0.0/carthouse.js").status_code == 404
+
+
+def test_a_refused_batch_is_logged_once_with_the_servers_error_and_not_sent_again(
+        page: Page, site: ShopSite, http, store: Store, new_appspace: Callable[[], ShopKeys]) -> None:
+    shop = new_appspace()
+    requests: list[str] = []
+    page.on("request", lambda request: BATCH in request.url and requests.append(request.url))
+    # A wrong key: the whole batch is refused (401). An event without its transaction_id: refused alone.
+    calls = init("ck_pub_wrong", consentRequired=False) + track("view_cart", {}) + "carthouse('flush');"
+    site.pages["/refused/key"] = shop_page(str(http.base_url), calls)
+    page.goto(f"{site.origin}/refused/key")
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('carthouse_outbox') || '[1]').length === 0")
+    page.wait_for_timeout(2500)  # past the 2 s flush interval: nothing is sent again
+    assert len(requests) == 1
+    ours = [m for m in page.warnings if m.startswith("carthouse:")]  # type: ignore[attr-defined]
+    assert ours == ["carthouse: 1 event(s) refused: Invalid API key"]
+    calls = init(shop.publishable_key, consentRequired=False) + track("purchase", {"revenue": 5}) + track(
+        "purchase", {"transaction_id": "refused-o1", "revenue": 5})
+    site.pages["/refused/event"] = shop_page(str(http.base_url), calls)
+    page.goto(f"{site.origin}/refused/event")
+    rows = stored(page, store, shop, 1)
+    assert [row["transaction_id"] for row in rows] == ["refused-o1"]
+    ours = [m for m in page.warnings if m.startswith("carthouse:")]  # type: ignore[attr-defined]
+    assert ours[1:] == ["carthouse: event refused: events[0]: transaction_id is required for purchase events"]
+    assert len(requests) == 3  # each purchase flushed at once, the refused one never again

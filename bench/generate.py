@@ -4,7 +4,7 @@ uses), so that the query benchmarks have something to chew on in minutes rather 
 
     .venv/bin/python bench/generate.py --data-dir /tmp/carthouse-10m [--events 10000000]
 
-Shape: one large appspace (70 % of sessions) among four smaller ones; 90 days; 200,000 users in the large one;
+Shape: one large appspace (70 % of sessions) among four smaller ones; 90 days (--days); 200,000 users in the large one;
 events come in visits (sessions of 1-7 events, 4 on average, a minute or so apart, one user, device and
 country each), the way shoppers produce them; within a visit the events follow the funnel's order (views and
 searches, then add_to_cart, view_cart, begin_checkout, add_payment_info, purchase). Event types over all
@@ -38,7 +38,7 @@ from services.ingest.rows import EVENT_COLUMNS  # noqa: E402
 from tests.support.stack_process import machine_line  # noqa: E402
 
 CHUNK = 1_000_000
-DAYS = 90
+DEFAULT_DAYS = 90
 USERS = 200_000
 SKUS = 5_000
 # The tables events_ingest's views fill (touch_channels through touches' view).
@@ -71,7 +71,7 @@ def kind_of(number: str) -> str:
             f"{u} < 0.89, 'purchase', {u} < 0.893, 'refund', 'search')")
 
 
-def event_sql(appspaces: list[str]) -> str:
+def event_sql(appspaces: list[str], days: int) -> str:
     big, *small = appspaces
     appspace = f"multiIf({rs(1)} < 0.70, '{big}', " + ", ".join(
         f"{rs(1)} < {0.70 + 0.075 * (i + 1):.3f}, '{a}'" for i, a in enumerate(small[:-1])) + f", '{small[-1]}')"
@@ -142,9 +142,9 @@ SELECT
 FROM (
     SELECT number, visit, position, first_number, visit_length,
            {appspace} AS appspace,
-           -- A visit starts at a random moment of the 90 days (ending ten minutes ago, so that no event of it lies
+           -- A visit starts at a random moment of the range's days (ending ten minutes ago, so that no event of it lies
            -- in the future) and its events follow each other 60-100 s apart.
-           now64(3) - toIntervalMillisecond(600000 + toUInt64({rs(2)} * {DAYS} * 86400000))
+           now64(3) - toIntervalMillisecond(600000 + toUInt64({rs(2)} * {days} * 86400000))
                + toIntervalMillisecond(position * 60000 + cityHash64(number, 41) % 40000) AS at,
            concat('u', toString(cityHash64(visit, 3) % {USERS})) AS user,
            {kind} AS kind,
@@ -170,6 +170,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="a Carthouse data dir (created if missing)")
     parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="the days the events spread over, ending now "
+                        f"(default {DEFAULT_DAYS}; 365 for the long-range query benchmark)")
     args = parser.parse_args()
     started = time.perf_counter()
     store = open_store(Settings(data_dir=args.data_dir))
@@ -182,7 +184,7 @@ def main() -> int:
     (args.data_dir / "keys.json").write_text(json.dumps(keys, indent=2))
     # Each chunk one block, as ingest writes a group (base.ONE_BLOCK explains why).
     sql = f"INSERT INTO events_ingest ({', '.join(f'`{c}`' for c in EVENT_COLUMNS)})" + event_sql(
-        [k["appspace_id"] for k in keys]) + f"\nSETTINGS {ONE_BLOCK}"
+        [k["appspace_id"] for k in keys], args.days) + f"\nSETTINGS {ONE_BLOCK}"
     for offset in range(0, args.events, CHUNK):
         count = min(CHUNK, args.events - offset)
         store.execute(sql, {"offset": offset, "count": count, "offset_end": max(offset + count, 1)})

@@ -293,8 +293,8 @@ def main() -> int:
         failed += not ok
         print(f"{name:<44} {rest[name][0]:>7.1f}ms {rest[name][1]:>7.1f}ms {bare[name][0]:>6.1f}ms "
               f"{bare[name][1]:>6.1f}ms  {ratio:4.2f}  {'yes' if ok else 'NO'}")
-    print(f"\n{args.runs} runs each ({args.order}, REST client {args.http_client}), days={args.days}, {events:,} events; "
-          f"{failed} endpoint(s) over target")
+    print(f"\n{args.runs} runs each ({args.order}, REST client {args.http_client}), days={args.days}, "
+          f"{events:,} events; {failed} endpoint(s) over target")
     print(speed_note(before, after))
     print(steal_note(cpu_before, cpu_after))
     print(machine_line())

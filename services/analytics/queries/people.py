@@ -46,15 +46,16 @@ def journey(
 
 
 # The month of each user's first purchase (in the range's time zone) since the oldest day kept; then each
-# cohort user's net revenue (purchases - refunds) per month.
+# cohort user's net revenue (purchases - refunds) per month. Users are grouped and joined by 64-bit keys of
+# their ids, as actors are everywhere (scope.ACTOR_KEY): a year of purchases 163 -> 99 ms on 10 M events.
 COHORT_USERS = """
-SELECT user_id, toStartOfMonth(min(event_time), {tz:String}) AS cohort
+SELECT cityHash64(user_id) AS user_key, toStartOfMonth(min(event_time), {tz:String}) AS cohort
 FROM events
 WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND user_id != ''
   AND event_time >= {kept_since:DateTime64(3, 'UTC')}
   AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)
   AND """ + PENDING_USERS + """
-GROUP BY user_id
+GROUP BY user_key
 HAVING cohort >= {first_month:Date}
 """
 
@@ -68,15 +69,15 @@ SELECT toString(cohort_users.cohort) AS cohort_month, 'net' AS kind,
        dateDiff('month', cohort_users.cohort, toStartOfMonth(money.event_time, {{tz:String}})) AS offset,
        sum(if(money.event_type = 'purchase', 1, -1) * toInt128(ifNull(money.revenue, 0))) AS amount
 FROM (
-    SELECT user_id, event_type, event_time, revenue
+    SELECT cityHash64(user_id) AS user_key, event_type, event_time, revenue
     FROM events
     WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund')
       AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
       AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
       AND NOT {REFUND_OF_EXCLUDED}
-      AND user_id IN (SELECT user_id FROM cohort_users)
+      AND cityHash64(user_id) IN (SELECT user_key FROM cohort_users)
 ) AS money
-INNER JOIN cohort_users ON money.user_id = cohort_users.user_id
+INNER JOIN cohort_users ON money.user_key = cohort_users.user_key
 GROUP BY cohort_month, offset
 SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """

@@ -30,6 +30,7 @@ from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
 from services.analytics.deletions import DeletionWorker
+from services.analytics.funnel_reach import FunnelReachWorker
 from services.analytics.last_touches import LastTouchWorker
 from services.fx import servicer as fx_servicer
 from services.fx.converter import FxConverter
@@ -109,11 +110,13 @@ def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, chec
     if "ingest" in services:
         bindings.append(_ingest_binding(settings, wiring, checks, store, redis_client, authenticator, resources))
     if "analytics" in services:
-        # The two workers that rewrite stored rows of users never run at once (deletions.py explains why).
+        # The workers that rewrite stored rows of users never run at once (deletions.py explains why).
         rewrites = threading.Lock()
         deletion_worker = DeletionWorker(store, redis_client, rewrites).start()
         resources.callback(deletion_worker.stop)
         resources.callback(LastTouchWorker(store, rewrites).start().stop)
+        if not store.cluster:  # the funnel reads the reach on one node only (queries/funnel.py)
+            resources.callback(FunnelReachWorker(store, rewrites).start().stop)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,

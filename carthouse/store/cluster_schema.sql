@@ -283,6 +283,55 @@ SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
 CREATE TABLE IF NOT EXISTS $database.fraud_events ON CLUSTER $cluster AS $database.fraud_events_local
 ENGINE = Distributed($cluster, $database, fraud_events_local, cityHash64(appspace_id, if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))));
 
+CREATE TABLE IF NOT EXISTS $database.funnel_dirty_local ON CLUSTER $cluster
+(
+    `appspace_id` LowCardinality(String),
+    `actor_key` UInt64,
+    `user_id` String,
+    `first_moment` UInt64,
+    `inserted_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/funnel_dirty', '{replica}')
+PARTITION BY toYYYYMMDD(inserted_at)
+ORDER BY (appspace_id, inserted_at)
+SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.funnel_dirty ON CLUSTER $cluster AS $database.funnel_dirty_local
+ENGINE = Distributed($cluster, $database, funnel_dirty_local, cityHash64(appspace_id, user_id));
+
+CREATE TABLE IF NOT EXISTS $database.funnel_progress ON CLUSTER $cluster
+(
+    `done_until` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/$database/funnel_progress', '{replica}')
+ORDER BY done_until
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.funnel_reach_local ON CLUSTER $cluster
+(
+    `appspace_id` LowCardinality(String),
+    `actor_key` UInt64,
+    `user_id` String,
+    `reach_1` SimpleAggregateFunction(max, UInt64),
+    `reach_2` SimpleAggregateFunction(max, UInt64),
+    `reach_3` SimpleAggregateFunction(max, UInt64),
+    `reach_4` SimpleAggregateFunction(max, UInt64),
+    `reach_5` SimpleAggregateFunction(max, UInt64),
+    `reach_6` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_1` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_2` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_3` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_4` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_5` SimpleAggregateFunction(max, UInt64),
+    `clean_reach_6` SimpleAggregateFunction(max, UInt64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/funnel_reach', '{replica}')
+ORDER BY (appspace_id, actor_key, user_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.funnel_reach ON CLUSTER $cluster AS $database.funnel_reach_local
+ENGINE = Distributed($cluster, $database, funnel_reach_local, cityHash64(appspace_id, user_id));
+
 CREATE TABLE IF NOT EXISTS $database.funnel_steps_local ON CLUSTER $cluster
 (
     `appspace_id` LowCardinality(String),
@@ -596,6 +645,27 @@ AS SELECT
     key_kind
 FROM $database.events_ingest_local
 WHERE fraud_severity > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS $database.funnel_dirty_mv ON CLUSTER $cluster TO $database.funnel_dirty_local
+(
+    `appspace_id` LowCardinality(String),
+    `actor_key` UInt64,
+    `user_id` String,
+    `first_moment` UInt64,
+    `inserted_at` DateTime64(3)
+)
+AS SELECT
+    appspace_id,
+    cityHash64(if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))) AS actor_key,
+    user_id,
+    min((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq) AS first_moment,
+    now64(3) AS inserted_at
+FROM $database.events_ingest_local
+WHERE (event_type IN ('view_item', 'add_to_cart', 'view_cart', 'begin_checkout', 'add_payment_info', 'purchase')) AND ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
+GROUP BY
+    appspace_id,
+    actor_key,
+    user_id;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS $database.funnel_steps_mv ON CLUSTER $cluster TO $database.funnel_steps_local
 (

@@ -1,6 +1,7 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
 physically remove the user's rows from events, event_items, event_properties, touches, cart_activity,
-actor_hours, funnel_steps, purchase_channels, attribution_dirty and fraud_events, plus the user's Redis keys.
+actor_hours, funnel_steps, funnel_reach, funnel_dirty, purchase_channels, attribution_dirty and fraud_events, plus
+the user's Redis keys.
 Queries hide a user as soon as the request is recorded (PENDING_USERS in every scope).
 
 A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
@@ -31,13 +32,14 @@ log = logging.getLogger("carthouse.analytics.deletions")
 
 PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps", "purchase_channels", "attribution_dirty")
+          "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty")
 POLL_SECONDS = 2.0
 # Passes of mutations before a request is left pending for the next round (the user's events keep arriving).
 MAX_PASSES = 5
 # How a table's rows are counted in rows_removed: purchase_channels holds a purchase in one row per writer (the
-# ingest view, the last-touch worker) until merges fold them, and counts purchases.
-ROWS = {"purchase_channels": "uniqExact(event_id)"}
+# ingest view, the last-touch worker) until merges fold them, and counts purchases; funnel_reach holds an actor
+# in a row per round that saw it until merges fold them, and counts actors.
+ROWS = {"purchase_channels": "uniqExact(event_id)", "funnel_reach": "uniqExact(actor_key)"}
 
 # Users of the appspace whose deletion is recorded but not finished: every query leaves them out. They are read
 # once per request (pending_users, bound as the `pending` parameter by scope_params), so a request hides the

@@ -107,11 +107,12 @@ def test_store_unwritable_is_a_503_and_nothing_is_written(http, shop, store: Sto
     assert (response.status_code, response.json()["accepted"]) == (200, 6)
     after = _counts(store, shop)
     # 6 events, 3 purchases with one item each, 6 campaign properties, 6 touches, 6 users' hour of activity,
-    # 6 funnel steps (purchases and view_cart), 3 purchases' channel rows, 6 users marked for their last touches.
+    # 6 funnel steps (purchases and view_cart), 3 purchases' channel rows, 6 users marked for their last touches
+    # and 6 for their funnel reach.
     assert {t: after[t] - before[t] for t in after} == {"events": 6, "event_items": 3, "event_properties": 6,
                                                         "touches": 6, "fraud_events": 0, "cart_activity": 3,
                                                         "actor_hours": 6, "funnel_steps": 6, "purchase_channels": 3,
-                                                        "attribution_dirty": 6}
+                                                        "attribution_dirty": 6, "funnel_dirty": 6}
 
 
 @pytest.mark.parametrize("failing", STORED_TABLES)
@@ -137,7 +138,7 @@ def test_a_table_failing_for_a_moment_is_healed_by_the_repeated_insert(http, sho
     assert {t: after[t] - before[t] for t in after} == {"events": 5, "event_items": 2, "event_properties": 5,
                                                         "touches": 5, "fraud_events": 2, "cart_activity": 3,
                                                         "actor_hours": 5, "funnel_steps": 5, "purchase_channels": 3,
-                                                        "attribution_dirty": 5}
+                                                        "attribution_dirty": 5, "funnel_dirty": 5}
     assert any("retrying in 0.2 s" in r.message for r in caplog.records)
     # The same events in every table that keeps their ids, and every touch's channel named in touch_channels.
     campaign = {"a": shop.appspace_id, "c": f"autumn-{failing}"}

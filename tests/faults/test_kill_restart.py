@@ -137,7 +137,8 @@ def test_kill_9_while_a_group_is_being_written_then_the_retry_is_stored_once_and
     # its own user; 5 carts' activity (the purchases), 5 purchases' channel rows.
     assert table_counts(stack.data_dir, shop["appspace_id"]) == {
         "events": 10, "event_items": 5, "event_properties": 10, "touches": 10, "fraud_events": 0,
-        "cart_activity": 5, "actor_hours": 10, "funnel_steps": 10, "purchase_channels": 5, "attribution_dirty": 10}
+        "cart_activity": 5, "actor_hours": 10, "funnel_steps": 10, "purchase_channels": 5, "attribution_dirty": 10,
+        "funnel_dirty": 10}
 
 
 def test_sigterm_under_load_finishes_in_flight_requests_flushes_and_exits_0(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 # Every table an ingested event reaches (the events_ingest views' targets).
 STORED_TABLES = ["events", "event_items", "event_properties", "touches", "fraud_events", "cart_activity",
-                 "actor_hours", "funnel_steps", "purchase_channels", "attribution_dirty"]
+                 "actor_hours", "funnel_steps", "purchase_channels", "attribution_dirty", "funnel_dirty"]
 
 
 def table_dirs(data_dir: Path, database: str, tables: list[str]) -> list[Path]:

@@ -5,6 +5,7 @@ else is touched, repeating is harmless, and a request left half-done by a crash 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -13,12 +14,12 @@ from google.protobuf import json_format
 from carthouse.clock import utc_now
 from carthouse.store import Store
 from carthouse.v1 import analytics_pb2, analytics_pb2_grpc, events_pb2, ingest_pb2
-from services.analytics import deletions
+from services.analytics import deletions, funnel_reach
 from tests.builders import key
 from tests.conftest import ShopKeys
 
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps", "purchase_channels", "attribution_dirty")
+          "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty")
 BOT = "python-requests/2.31.0"
 
 
@@ -47,11 +48,12 @@ def analytics(channel) -> analytics_pb2_grpc.AnalyticsServiceStub:
 
 
 @pytest.fixture(scope="module")
-def shops(ingest, new_appspace) -> tuple[ShopKeys, ShopKeys]:
+def shops(ingest, new_appspace, store) -> tuple[ShopKeys, ShopKeys]:
     shop, other = new_appspace(), new_appspace()
     for keys in (shop, other):
         events = activity("d1") + activity("d2")
         assert ingest.Batch(ingest_pb2.BatchRequest(events=events), metadata=key(keys.secret_key)).accepted == 6
+    funnel_reach.store_round(store, margin=timedelta(0))  # as the worker's next round does
     return shop, other
 
 
@@ -72,6 +74,7 @@ def test_deletion_removes_every_row_of_the_user_and_nothing_else(store, analytic
     assert before == {"events": 2, "event_items": 2, "event_properties": 1, "fraud_events": 1, "touches": 1,
                       "cart_activity": 1, "actor_hours": 1,  # the stored purchase; one hour of activity
                       "funnel_steps": 2,  # the view and the stored purchase
+                      "funnel_reach": 1, "funnel_dirty": 1,  # the actor's reach; marked once per INSERT
                       "purchase_channels": 1,  # the stored purchase
                       "attribution_dirty": 1}  # its user marked for the last-touch worker, once per INSERT
     response = analytics.DeleteUser(analytics_pb2.DeleteUserRequest(user_id="d1"), metadata=key(shop.secret_key))
@@ -80,7 +83,7 @@ def test_deletion_removes_every_row_of_the_user_and_nothing_else(store, analytic
     journey = analytics.UserJourney(analytics_pb2.UserJourneyRequest(user_id="d1"), metadata=key(shop.secret_key))
     assert list(journey.events) == []
     done = wait_done(analytics, shop, "d1")
-    assert done.rows_removed == 13 and done.completed_at.endswith("Z")
+    assert done.rows_removed == 15 and done.completed_at.endswith("Z")
     assert counts(store, shop.appspace_id, "d1") == dict.fromkeys(TABLES, 0)
     assert counts(store, shop.appspace_id, "d2") == before
     assert counts(store, other.appspace_id, "d1") == before

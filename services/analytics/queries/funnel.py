@@ -1,24 +1,27 @@
 """The purchase funnel with ClickHouse's windowFunnel: an actor reaches step k when it did steps 1..k in this
 order within 7 days of its step-1 event, all inside the range. Read from funnel_steps (migration 0015): the
-steps' events with an actor, a day's events of an actor side by side."""
+steps' events with an actor, a day's events of an actor side by side; or, for a range that no stored event passes
+beyond (every range ending today), from each actor's reach (services/analytics/funnel_reach.py), the actors
+whose new events the background worker has not reached yet from their events as above."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import MOMENT, SCOPE
+from services.analytics.deletions import PENDING_USERS
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, MOMENT, SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 # windowFunnel orders an actor's events by their moments (scope.MOMENT: an SDK batch sent without timestamps
 # shares one time, and keeps its order); the 7-day window in the same units.
 WINDOW = 7 * 24 * 3600 * 1000 * 256
 
+_WINDOW_FUNNEL = f"windowFunnel({WINDOW})({MOMENT}, {', '.join(f'event_type = {step!r}' for step in STEPS)})"
 LEVELS = f"""
 SELECT level, count() AS actors
 FROM (
-    SELECT actor_key,
-           windowFunnel({WINDOW})({MOMENT}, {", ".join(f"event_type = '{step}'" for step in STEPS)}) AS level
+    SELECT actor_key, {_WINDOW_FUNNEL} AS level
     FROM funnel_steps
     WHERE {SCOPE}
     GROUP BY actor_key
@@ -26,9 +29,46 @@ FROM (
 GROUP BY level
 """
 
+# Where the reach worker's last round ended (funnel_progress holds no row before its first round).
+DONE_UNTIL = "(SELECT max(done_until) FROM funnel_progress)"
+# The reach answers the range: the worker has filled every actor, and no step event lies at or after the range's end.
+REACH_ANSWERS = """
+SELECT (SELECT count() FROM funnel_progress) > 0
+   AND (SELECT count() FROM funnel_steps
+        WHERE appspace_id = {appspace:String} AND event_time >= {until:DateTime64(3, 'UTC')}) = 0
+"""
+_SINCE = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
+_UNSTORED = f"""(SELECT actor_key FROM funnel_dirty
+     WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL})"""
+# An actor's level: the deepest whose latest chain start is in the range. Flagged events in or out as the scope
+# says; users whose deletion is pending left out by the reach's user_id.
+REACHED_LEVELS = f"""
+SELECT level, count() AS actors
+FROM (
+    SELECT multiIf({", ".join(f"reach_{k} >= {_SINCE}, {k}" for k in range(len(STEPS), 0, -1))}, 0) AS level
+    FROM (
+        SELECT actor_key, {", ".join(
+            f"if({{include_flagged:UInt8}} = 1, max(reach_{k}), max(clean_reach_{k})) AS reach_{k}"
+            for k in range(1, len(STEPS) + 1))}
+        FROM funnel_reach
+        WHERE appspace_id = {{appspace:String}} AND {PENDING_USERS}
+        GROUP BY actor_key
+    )
+    WHERE actor_key NOT IN {_UNSTORED}
+    UNION ALL
+    SELECT {_WINDOW_FUNNEL} AS level
+    FROM funnel_steps
+    WHERE {SCOPE} AND actor_key IN {_UNSTORED}
+    GROUP BY actor_key
+)
+GROUP BY level
+SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
+"""
+
 
 def step_counts(store: Store, params: dict[str, Any]) -> list[int]:
     """Actors reaching each step (a deeper level counts at every step before it)."""
-    rows = store.query(LEVELS, params)
+    from_reach = not store.cluster and bool(store.scalar(REACH_ANSWERS, params))
+    rows = store.query(REACHED_LEVELS if from_reach else LEVELS, params)
     reached = {int(row["level"]): int(row["actors"]) for row in rows}
     return [sum(actors for level, actors in reached.items() if level >= step) for step in range(1, len(STEPS) + 1)]

@@ -10,9 +10,11 @@ over all its events, is at or after since: the chain then lies in the range, and
 there. Those latest starts, six numbers per actor (and six more over its unflagged events only), answer the
 funnel of every range that ends after the actor's last event; every range ending today does.
 
-New events can only add chains, so the latest starts only grow: rows are merged with max(), and a round recomputes
-an actor's starts from its events since its first new event's moment minus WINDOW (a chain holding a new event
-starts no earlier) and inserts them. Which actors have new events: funnel_dirty, filled by a view at ingest with
+Those latest starts are windowFunnel's own state after the actor's last event (for each level, the start of the
+chain that reached it last; starts only grow), which the worker computes with the same pass over the sorted
+events in ClickHouse (arrayFold). New events can only add chains, so the latest starts only grow: rows are merged
+with max(), and a round recomputes an actor's starts from its events since its first new event's moment minus
+WINDOW (a chain holding a new event starts no earlier) and inserts them. Which actors have new events: funnel_dirty, filled by a view at ingest with
 each group's actors and the earliest moment of their events. A round takes the actors marked more than MARGIN
 ago, as the last-touch worker does (last_touches.py explains why), and moves funnel_progress's mark; queries count
 actors marked after the mark from their raw events (queries/funnel.py). The first round fills every actor from
@@ -21,13 +23,9 @@ funnel_steps; until it has written the first mark, queries read raw events only.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
-from typing import Any
 
 from carthouse.store import Store
 from services.analytics.background import Rounds
@@ -58,86 +56,66 @@ WHERE database = {{db:String}} AND table = 'funnel_dirty' AND active
   AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
 """
 
-_COLUMNS = f"""appspace_id, actor_key, user_id, {MOMENT} AS moment, indexOf({list(STEPS)}, event_type) AS step,
-       fraud_severity > 0 AS flagged"""
-# Step events as (moment, step, flagged), in windowFunnel's order, of the actors of one slice of their keys.
-SLICE_EVENTS = f"""
-SELECT {_COLUMNS}
-FROM funnel_steps
-WHERE actor_key % {{slices:UInt64}} = {{slice:UInt64}}
-ORDER BY appspace_id, actor_key, moment, step
+# An actor's step events as (moment, step, flagged), in windowFunnel's order.
+_EVENTS = f"arraySort(groupArray(({MOMENT}, indexOf({list(STEPS)}, event_type), fraud_severity > 0)))"
+
+
+def _fold(events: str) -> str:
+    """windowFunnel's own pass over ``events``, keeping its state: for each level, the start of the latest chain
+    that reached it (0: none). A step-1 event starts a chain; a step-k event extends the chain that reached step
+    k - 1 if it is within WINDOW of that chain's start. The state after the last event is the reach."""
+    extended = "arrayConcat(arraySlice(state, 1, e.2 - 1), [state[e.2 - 1]], arraySlice(state, e.2 + 1))"
+    return (f"arrayFold((state, e) -> if(e.2 = 1, arrayPushFront(arrayPopFront(state), e.1), "
+            f"if(state[e.2 - 1] > 0 AND e.1 <= state[e.2 - 1] + {WINDOW}, {extended}, state)), {events}, "
+            f"CAST({[0] * LEVELS} AS Array(UInt64)))")
+
+
+_REACH_INSERT = f"""
+INSERT INTO funnel_reach (appspace_id, actor_key, user_id, {", ".join(REACH_COLUMNS)})
+SELECT appspace_id, actor_key, user_id, {", ".join(f"every[{k}]" for k in range(1, LEVELS + 1))},
+       {", ".join(f"clean[{k}]" for k in range(1, LEVELS + 1))}
+FROM (
+    SELECT appspace_id, actor_key, any(user_id) AS user_id, {_EVENTS} AS events,
+           {_fold("events")} AS every, {_fold("arrayFilter(e -> NOT e.3, events)")} AS clean
+    FROM {{source}}
+    GROUP BY appspace_id, actor_key
+)
 """
-# The same for a round's actors, from their first new moment minus WINDOW on (the earliest of them bounds the
-# read by the table's time key).
-ROUND_EVENTS = f"""
-SELECT {_COLUMNS.replace("appspace_id, actor_key, user_id,", "steps.appspace_id AS appspace_id, "
-                         "steps.actor_key AS actor_key, steps.user_id AS user_id,")}
-FROM funnel_steps AS steps
-INNER JOIN ({ROUND_ACTORS}) AS marked
-    ON steps.appspace_id = marked.appspace_id AND steps.actor_key = marked.actor_key
-WHERE steps.event_time >= fromUnixTimestamp64Milli(toInt64(intDiv({{first:UInt64}} - {WINDOW}, 256)), 'UTC')
-  AND moment >= marked.first_moment - {WINDOW}
-ORDER BY appspace_id, actor_key, moment, step
-"""
+# Every actor of one slice of their keys.
+FILL_SLICE = _REACH_INSERT.replace("{source}", "funnel_steps WHERE actor_key % {slices:UInt64} = {slice:UInt64}")
+# A round's actors, from their first new moment minus WINDOW on (the earliest of them bounds the read by the
+# table's time key): a chain holding a new event starts no earlier.
+ROUND = _REACH_INSERT.replace("{source}", f"""(
+        SELECT steps.appspace_id AS appspace_id, steps.actor_key AS actor_key, user_id, event_time, seq,
+               event_type, fraud_severity
+        FROM funnel_steps AS steps
+        INNER JOIN ({ROUND_ACTORS}) AS marked
+            ON steps.appspace_id = marked.appspace_id AND steps.actor_key = marked.actor_key
+        WHERE event_time >= fromUnixTimestamp64Milli(toInt64(intDiv({{first:UInt64}} - {WINDOW}, 256)), 'UTC')
+          AND {MOMENT} >= marked.first_moment - {WINDOW}
+    )""")
 
 
-def latest_starts(events: Sequence[tuple[int, int]]) -> list[int]:
-    """For events (moment, step) in windowFunnel's order, the latest moment of a step-1 event that starts a chain
-    reaching each level 1..LEVELS within WINDOW (0 where none does)."""
-    count = len(events)
-    # following[step][i]: the index of the first event of ``step`` at or after index i (count if none).
-    following = [[count] * (count + 1) for _ in range(LEVELS + 1)]
-    for i in range(count - 1, -1, -1):
-        for step in range(1, LEVELS + 1):
-            following[step][i] = i if events[i][1] == step else following[step][i + 1]
-    starts = [0] * LEVELS
-    for i in range(count - 1, -1, -1):
-        start, step = events[i]
-        if step != 1 or start <= starts[LEVELS - 1]:
-            continue
-        starts[0] = max(starts[0], start)
-        at = i
-        # The earliest completion of each further step after this start: the first event of the step after the
-        # previous one (greedy is earliest, so if it is too late no chain of this start reaches the step).
-        for level in range(2, LEVELS + 1):
-            at = following[level][at + 1]
-            if at == count or events[at][0] > start + WINDOW:
-                break
-            starts[level - 1] = max(starts[level - 1], start)
-    return starts
-
-
-def reach_rows(rows: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
-    """Rows of funnel_reach from step events ordered by appspace, actor, moment and step."""
-    for (appspace_id, actor_key), group in groupby(rows, key=lambda row: (row["appspace_id"], row["actor_key"])):
-        events = list(group)
-        every = latest_starts([(int(e["moment"]), int(e["step"])) for e in events])
-        clean = latest_starts([(int(e["moment"]), int(e["step"])) for e in events if not e["flagged"]])
-        yield [appspace_id, int(actor_key), events[0]["user_id"], *every, *clean]
-
-
-def _insert(store: Store, rows: Iterable[list[Any]]) -> int:
-    lines = [json.dumps(row).encode() for row in rows]
-    store.insert_rows("funnel_reach", ["appspace_id", "actor_key", "user_id", *REACH_COLUMNS], lines)
-    return len(lines)
-
-
-def fill(store: Store) -> int:
-    """Every actor's reach from all of funnel_steps; answers how many actors."""
-    return sum(_insert(store, reach_rows(store.query(SLICE_EVENTS, {"slices": FILL_SLICES, "slice": part})))
-               for part in range(FILL_SLICES))
+def fill(store: Store) -> None:
+    """Every actor's reach from all of funnel_steps, a slice of the actors at a time (each slice's events are
+    held at once)."""
+    for part in range(FILL_SLICES):
+        store.execute(FILL_SLICE, {"slices": FILL_SLICES, "slice": part})
 
 
 def store_round(store: Store, margin: timedelta = MARGIN) -> int:
     """Bring funnel_reach up to the actors marked up to ``margin`` ago (every actor on the first round); answers
-    how many actors were stored."""
+    how many actors the round took (0 for the first)."""
     until = _store_time(store) - margin
+    actors = 0
     if not int(store.scalar(STARTED)):
-        actors = fill(store)
+        fill(store)
     else:
-        first = int(store.scalar(f"SELECT min(first_moment) FROM ({ROUND_ACTORS})", {"until": until}) or 0)
-        actors = _insert(store, reach_rows(store.query(ROUND_EVENTS, {"until": until, "first": first}))) \
-            if first else 0
+        marked = store.query(f"SELECT count() AS actors, min(first_moment) AS first FROM ({ROUND_ACTORS})",
+                             {"until": until})[0]
+        actors = int(marked["actors"])
+        if actors:
+            store.execute(ROUND, {"until": until, "first": int(marked["first"])})
     store.execute("INSERT INTO funnel_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
     for day in store.query(FINISHED_DAYS, {"db": store.database}):
         store.execute(f"ALTER TABLE funnel_dirty DROP PARTITION {int(day['partition'])}")

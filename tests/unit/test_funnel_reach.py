@@ -1,10 +1,12 @@
-"""funnel_reach.latest_starts against ClickHouse's windowFunnel algorithm (default mode, as in its source:
-events ordered by (timestamp, condition), a step-k event extends the chain of the latest start that reached step
-k - 1 within the window), for every range start: the reach must give the same level."""
+"""The claim services/analytics/funnel_reach.py rests on: windowFunnel's state after all of an actor's events
+(for each level, the start of the latest chain that reached it; what the worker's arrayFold keeps) gives, for
+every range start, the level windowFunnel finds among the events from that start on. windowFunnel as in
+ClickHouse's source (default mode): events ordered by (timestamp, condition), a step-k event extends the chain
+that reached step k - 1 if it is within the window of that chain's start."""
 
 import random
 
-from services.analytics.funnel_reach import LEVELS, latest_starts
+from services.analytics.funnel_reach import LEVELS
 from services.analytics.queries.funnel import WINDOW
 
 
@@ -16,6 +18,17 @@ def window_funnel(events: list[tuple[int, int]]) -> int:
         elif reached[step - 2] is not None and moment <= reached[step - 2] + WINDOW:
             reached[step - 1] = reached[step - 2]
     return max((level + 1 for level in range(LEVELS) if reached[level] is not None), default=0)
+
+
+def latest_starts(events: list[tuple[int, int]]) -> list[int]:
+    """The worker's fold (funnel_reach._fold), over events already in windowFunnel's order."""
+    state = [0] * LEVELS
+    for moment, step in events:
+        if step == 1:
+            state[0] = moment
+        elif state[step - 2] and moment <= state[step - 2] + WINDOW:
+            state[step - 1] = state[step - 2]
+    return state
 
 
 def level_from_starts(starts: list[int], since: int) -> int:

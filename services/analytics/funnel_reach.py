@@ -10,11 +10,11 @@ over all its events, is at or after since: the chain then lies in the range, and
 there. Those latest starts, six numbers per actor (and six more over its unflagged events only), answer the
 funnel of every range that ends after the actor's last event; every range ending today does.
 
-Those latest starts are windowFunnel's own state after the actor's last event (for each level, the start of the
-chain that reached it last; starts only grow), which the worker computes with the same pass over the sorted
-events in ClickHouse (arrayFold). New events can only add chains, so the latest starts only grow: rows are merged
-with max(), and a round recomputes an actor's starts from its events since its first new event's moment minus
-WINDOW (a chain holding a new event starts no earlier) and inserts them. Which actors have new events: funnel_dirty, filled by a view at ingest with
+They are windowFunnel's own state after the actor's last event (for each level, the start of the chain that
+reached it last; starts only grow), which the worker computes with the same pass over the sorted events in
+ClickHouse (arrayFold). New events can only add chains: rows are merged with max(), and a round recomputes an
+actor's starts from its events since its first new event's moment minus WINDOW (a chain holding a new event
+starts no earlier) and inserts them. Which actors have new events: funnel_dirty, filled by a view at ingest with
 each group's actors and the earliest moment of their events. A round takes the actors marked more than MARGIN
 ago, as the last-touch worker does (last_touches.py explains why), and moves funnel_progress's mark; queries count
 actors marked after the mark from their raw events (queries/funnel.py). The first round fills every actor from

@@ -45,40 +45,31 @@ def journey(
     return events
 
 
-# The month of each user's first purchase (in the range's time zone) since the oldest day kept; then each
-# cohort user's net revenue (purchases - refunds) per month. Users are grouped and joined by 64-bit keys of
-# their ids, as actors are everywhere (scope.ACTOR_KEY): a year of purchases 163 -> 99 ms on 10 M events.
-COHORT_USERS = """
-SELECT cityHash64(user_id) AS user_key, toStartOfMonth(min(event_time), {tz:String}) AS cohort
-FROM events
-WHERE appspace_id = {appspace:String} AND event_type = 'purchase' AND user_id != ''
-  AND event_time >= {kept_since:DateTime64(3, 'UTC')}
-  AND (fraud_severity = 0 OR {include_flagged:UInt8} = 1)
-  AND """ + PENDING_USERS + """
-GROUP BY user_key
-HAVING cohort >= {first_month:Date}
-"""
-
+# One pass over the purchases and refunds kept (flagged ones as the scope says, refunds of left-out orders left
+# out): per user (a 64-bit key of the id, as actors are: scope.ACTOR_KEY), the month of the first purchase in the
+# range's time zone (its cohort) and the user's net amounts by month, as one array whose first entry counts the
+# user in its cohort; then the entries summed by cohort and month offset. Users without a purchase have no
+# cohort. One grouping instead of cohort users joined to their purchases: a year of purchases on 10 M events
+# 117-139 -> 82-117 ms.
 COHORTS = f"""
-WITH cohort_users AS ({COHORT_USERS})
-SELECT toString(cohort) AS cohort_month, 'users' AS kind, 0 AS offset, count() AS amount
-FROM cohort_users
-GROUP BY cohort
-UNION ALL
-SELECT toString(cohort_users.cohort) AS cohort_month, 'net' AS kind,
-       dateDiff('month', cohort_users.cohort, toStartOfMonth(money.event_time, {{tz:String}})) AS offset,
-       sum(if(money.event_type = 'purchase', 1, -1) * toInt128(ifNull(money.revenue, 0))) AS amount
+SELECT toString(cohort) AS cohort_month, if(entry.1 = 0, 'users', 'net') AS kind,
+       if(entry.1 = 0, 0, dateDiff('month', cohort, entry.2)) AS offset, sum(entry.3) AS amount
 FROM (
-    SELECT cityHash64(user_id) AS user_key, event_type, event_time, revenue
+    SELECT toStartOfMonth(minIf(event_time, event_type = 'purchase'), {{tz:String}}) AS cohort,
+           arrayPushFront(groupArray((1, toStartOfMonth(event_time, {{tz:String}}),
+                                      if(event_type = 'purchase', 1, -1) * toInt128(ifNull(revenue, 0)))),
+                          (0, cohort, toInt128(1))) AS entries
     FROM events
-    WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund')
+    WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund') AND user_id != ''
       AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
       AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
+      AND {PENDING_USERS}
       AND NOT {REFUND_OF_EXCLUDED}
-      AND cityHash64(user_id) IN (SELECT user_key FROM cohort_users)
-) AS money
-INNER JOIN cohort_users ON money.user_key = cohort_users.user_key
-GROUP BY cohort_month, offset
+    GROUP BY cityHash64(user_id)
+    HAVING countIf(event_type = 'purchase') > 0 AND cohort >= {{first_month:Date}}
+)
+ARRAY JOIN entries AS entry
+GROUP BY cohort_month, kind, offset
 SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 

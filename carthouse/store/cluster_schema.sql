@@ -8,9 +8,10 @@ CREATE TABLE IF NOT EXISTS $database.actor_hours_local ON CLUSTER $cluster
     `hour` DateTime('UTC'),
     `actor_key` UInt64,
     `flagged` UInt8,
-    `user_id` String
+    `user_id` String,
+    `did` SimpleAggregateFunction(groupBitOr, UInt32)
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/$database/actor_hours', '{replica}')
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/actor_hours', '{replica}')
 PARTITION BY toYear(hour)
 ORDER BY (appspace_id, hour, actor_key, flagged, user_id)
 SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
@@ -435,16 +436,24 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS $database.actor_hours_mv ON CLUSTER $clus
     `hour` DateTime('UTC'),
     `actor_key` UInt64,
     `flagged` UInt8,
-    `user_id` String
+    `user_id` String,
+    `did` Int64
 )
-AS SELECT DISTINCT
+AS SELECT
     appspace_id,
     toStartOfHour(event_time) AS hour,
     cityHash64(if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))) AS actor_key,
     fraud_severity > 0 AS flagged,
-    user_id
+    user_id,
+    groupBitOr(if(has(['view_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'view_cart', 'add_payment_info', 'begin_checkout', 'purchase', 'refund', 'search', 'share', 'rate', 'spend_credits'], event_type), bitShiftLeft(toUInt32(1), indexOf(['view_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'view_cart', 'add_payment_info', 'begin_checkout', 'purchase', 'refund', 'search', 'share', 'rate', 'spend_credits'], event_type) - 1), 0)) AS did
 FROM $database.events_ingest_local
-WHERE ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2);
+WHERE ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
+GROUP BY
+    appspace_id,
+    hour,
+    actor_key,
+    flagged,
+    user_id;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS $database.attribution_dirty_mv ON CLUSTER $cluster TO $database.attribution_dirty_local
 (

@@ -18,6 +18,7 @@ from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
     SCOPE,
+    in_whole_hours,
 )
 from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
 
@@ -127,11 +128,9 @@ WHERE appspace_id = {{appspace:String}}
 
 
 def active_actors(store: Store, params: dict[str, Any], statements: int = 1) -> int:
-    """Distinct actors in the range: from whole hours when its bounds allow (a range in Asia/Kolkata starts at
-    :30 and reads events), on its share of the cores when ``statements`` run side by side (this one included)."""
-    whole_hours = all(params[bound] == params[bound].replace(minute=0, second=0, microsecond=0)
-                      for bound in ("since", "until"))
-    sql = ACTIVE_ACTORS_BY_HOUR if whole_hours else ACTIVE_ACTORS
+    """Distinct actors in the range: from whole hours when its bounds allow (scope.in_whole_hours), on its share of
+    the cores when ``statements`` run side by side (this one included)."""
+    sql = ACTIVE_ACTORS_BY_HOUR if in_whole_hours(params) else ACTIVE_ACTORS
     return int(store.scalar(share_of_cores(store, sql, statements), params) or 0)
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from carthouse.store import Store
+from services.analytics.deletions import PENDING_USERS
 from services.analytics.queries import carts
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
@@ -15,6 +16,7 @@ from services.analytics.queries.scope import (
     IN_SUBQUERY_NOT_IN_PREWHERE,
     REFUND_OF_EXCLUDED,
     SCOPE,
+    in_whole_hours,
 )
 
 TOTALS = f"""
@@ -22,11 +24,29 @@ SELECT
     ifNull(sumIf(toInt128(revenue), event_type = 'purchase'), 0) AS purchase_revenue,
     countIf(event_type = 'purchase') AS orders,
     ifNull(sumIf(toInt128(revenue), event_type = 'refund'), 0) AS refund_amount,
-    countIf(event_type = 'refund') AS refunds,
-    uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart' AND {HAS_ACTOR}) AS cart_actors,
-    uniqExactIf({ACTOR_KEY}, event_type = 'view_item' AND {HAS_ACTOR}) AS viewing_actors
+    countIf(event_type = 'refund') AS refunds
 FROM events
-WHERE {SCOPE} AND event_type IN ('purchase', 'refund', 'add_to_cart', 'view_item')
+WHERE {SCOPE} AND event_type IN ('purchase', 'refund')
+"""
+
+# Distinct actors who carted and who viewed a product: from actor_hours, a row per actor and hour with a bit per
+# event type it did (migration 0020), when the range is whole hours (scope.in_whole_hours); else from events.
+VIEW_BIT, CART_BIT = 0, 1  # view_item and add_to_cart in migration 0020's ACTIVITY
+ACTORS_BY_HOUR = f"""
+SELECT uniqExactIf(actor_key, bitTest(did, {CART_BIT})) AS cart_actors,
+       uniqExactIf(actor_key, bitTest(did, {VIEW_BIT})) AS viewing_actors
+FROM actor_hours
+WHERE appspace_id = {{appspace:String}}
+  AND hour >= {{since:DateTime64(3, 'UTC')}} AND hour < {{until:DateTime64(3, 'UTC')}}
+  AND (flagged = 0 OR {{include_flagged:UInt8}} = 1)
+  AND {PENDING_USERS}
+  AND bitAnd(did, {(1 << VIEW_BIT) | (1 << CART_BIT)}) != 0
+"""
+ACTORS = f"""
+SELECT uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart' AND {HAS_ACTOR}) AS cart_actors,
+       uniqExactIf({ACTOR_KEY}, event_type = 'view_item' AND {HAS_ACTOR}) AS viewing_actors
+FROM events
+WHERE {SCOPE} AND event_type IN ('add_to_cart', 'view_item')
 """
 
 # The refunds TOTALS counted that belong to left-out orders (scope.REFUND_OF_EXCLUDED): subtracted from its
@@ -86,12 +106,15 @@ ORDER BY revenue_minor DESC, coupon_code
 def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int]:
     """The overview's figures: revenue, orders, refunds, actors, items sold and carts judged, from statements run
     side by side (cart abandonment is the heaviest)."""
-    totals_sql, items_sql = (share_of_cores(store, sql, statements=3) for sql in (TOTALS, ITEMS_SOLD))
-    row, items, judged, excluded = together(lambda: store.query(totals_sql, params)[0],
-                                            lambda: store.scalar(items_sql, params),
-                                            lambda: carts.abandonment(store, params, now),
-                                            lambda: store.query(EXCLUDED_REFUNDS, params)[0])
-    figures = {key: int(value) for key, value in row.items()}
+    actors = ACTORS_BY_HOUR if in_whole_hours(params) else ACTORS
+    totals_sql, actors_sql, items_sql = (share_of_cores(store, sql, statements=3)
+                                         for sql in (TOTALS, actors, ITEMS_SOLD))
+    row, actor_row, items, judged, excluded = together(lambda: store.query(totals_sql, params)[0],
+                                                       lambda: store.query(actors_sql, params)[0],
+                                                       lambda: store.scalar(items_sql, params),
+                                                       lambda: carts.abandonment(store, params, now),
+                                                       lambda: store.query(EXCLUDED_REFUNDS, params)[0])
+    figures = {key: int(value) for key, value in (row | actor_row).items()}
     figures["refund_amount"] -= int(excluded["amount"])
     figures["refunds"] -= int(excluded["refunds"])
     return {**figures, "items": int(items or 0), **judged}

@@ -41,6 +41,13 @@ SCOPE = f"""appspace_id = {{appspace:String}}
   AND {PENDING_USERS}"""
 
 
+def in_whole_hours(params: dict[str, Any]) -> bool:
+    """The range's bounds are whole UTC hours: every range in a time zone whose offset is whole hours, so the
+    tables kept per hour (actor_hours) answer it; a range in Asia/Kolkata starts at :30 and reads events."""
+    return all(params[bound] == params[bound].replace(minute=0, second=0, microsecond=0)
+               for bound in ("since", "until"))
+
+
 def scope_params(
     store: Store, appspace_id: str, since: datetime, until: datetime, include_flagged: bool
 ) -> dict[str, Any]:

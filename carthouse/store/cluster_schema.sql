@@ -437,7 +437,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS $database.actor_hours_mv ON CLUSTER $clus
     `actor_key` UInt64,
     `flagged` UInt8,
     `user_id` String,
-    `did` Int64
+    `did` UInt32
 )
 AS SELECT
     appspace_id,
@@ -445,7 +445,7 @@ AS SELECT
     cityHash64(if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))) AS actor_key,
     fraud_severity > 0 AS flagged,
     user_id,
-    groupBitOr(if(has(['view_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'view_cart', 'add_payment_info', 'begin_checkout', 'purchase', 'refund', 'search', 'share', 'rate', 'spend_credits'], event_type), bitShiftLeft(toUInt32(1), indexOf(['view_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'view_cart', 'add_payment_info', 'begin_checkout', 'purchase', 'refund', 'search', 'share', 'rate', 'spend_credits'], event_type) - 1), 0)) AS did
+    groupBitOr(transform(toString(event_type), ['view_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'view_cart', 'add_payment_info', 'begin_checkout', 'purchase', 'refund', 'search', 'share', 'rate', 'spend_credits'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], toUInt32(0))) AS did
 FROM $database.events_ingest_local
 WHERE ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
 GROUP BY

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
+from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, MOMENT, SCOPE
 from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
 
@@ -81,6 +82,12 @@ TOUCH_WEIGHTS = {
 }
 
 
+ALL_PURCHASES = f"""
+SELECT count() AS orders, ifNull(sum(toInt128(revenue)), 0) AS revenue_minor
+FROM events WHERE {SCOPE} AND event_type = 'purchase'
+"""
+
+
 def _with(model: str, window: int) -> str:
     return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
         scope=SCOPE, moment=MOMENT, window_ms=window * 24 * 3600 * 1000, touch_weights=TOUCH_WEIGHTS[model],
@@ -93,8 +100,9 @@ def attribution(store: Store, params: dict[str, Any], model: str, window: int) -
     if model not in MODELS or window not in WINDOWS:
         raise ValueError(f"model {model!r} / window {window!r}")
     # One pass over purchases x channels: channel credits, and the exact totals of attributed orders (each
-    # attributed purchase has exactly one first channel), summed over channels by a window.
-    rows = store.query(_with(model, window) + f"""
+    # attributed purchase has exactly one first channel), summed over channels by a window; beside it, the totals
+    # of all purchases in the range.
+    credited_sql = _with(model, window) + f"""
 SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, credited.* FROM (
     SELECT *, sum(revenue_minor) OVER () AS attributed_revenue, sum(first_channel_orders) OVER () AS attributed_orders
     FROM (
@@ -107,13 +115,11 @@ SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, 
 WHERE order_credit > 0
 ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
-""", params)
+"""
+    rows, everything = together(lambda: store.query(credited_sql, params),
+                                lambda: store.query(ALL_PURCHASES, params)[0])
     channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_minor", "order_credit")}
                 for row in rows]
     attributed = {"orders": int(rows[0]["attributed_orders"]) if rows else 0,
                   "revenue_minor": int(rows[0]["attributed_revenue"]) if rows else 0}
-    everything = store.query(f"""
-SELECT count() AS orders, ifNull(sum(toInt128(revenue)), 0) AS revenue_minor
-FROM events WHERE {SCOPE} AND event_type = 'purchase'
-""", params)[0]
     return {"channels": channels, "attributed": attributed, "all": everything}

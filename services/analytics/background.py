@@ -1,13 +1,39 @@
-"""Rounds in a background thread: the analytics service's workers (deletions, last touches) each run a round
-every few seconds until stopped. A failed round is logged; the next one retries, as each round starts from what
-the store says is left to do."""
+"""Rounds in a background thread: the analytics service's workers (deletions, last touches, funnel reach) each
+run a round every few seconds until stopped. A failed round is logged; the next one retries, as each round starts
+from what the store says is left to do. The workers that store what ingest marked (last touches, funnel reach)
+share their clock, the dropping of marks they are done with, and the lock they hold with deletions."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Self
+
+from carthouse.store import Store
+
+# Days of marks wholly before the day before the last round's end (``done_until``): nothing reads them again.
+FINISHED_DAYS = """
+SELECT DISTINCT partition FROM {parts}
+WHERE database = {{db:String}} AND table = {{table:String}} AND active
+  AND toUInt32(partition) < toYYYYMMDD({done_until} - INTERVAL 1 DAY)
+"""
+
+
+def store_time(store: Store) -> datetime:
+    """The store's clock, which stamps the marks (a ClickHouse server's clock may differ from this host's)."""
+    return datetime.fromisoformat(str(store.scalar("SELECT toString(now64(3, 'UTC'))"))).replace(tzinfo=UTC)
+
+
+def drop_finished_days(store: Store, table: str, done_until: str) -> None:
+    """Drop the day partitions of ``table`` (marks) that the round ending at ``done_until`` (SQL) left behind; in
+    cluster form the days are the local tables' partitions, on every node."""
+    parts = f"clusterAllReplicas('{store.cluster}', system.parts)" if store.cluster else "system.parts"
+    local = f"{table}_local" if store.cluster else table
+    sql = FINISHED_DAYS.format(parts=parts, done_until=done_until)
+    for day in store.query(sql, {"db": store.database, "table": local}):
+        store.execute(f"ALTER TABLE {store.altered(table)} DROP PARTITION {int(day['partition'])}")
 
 
 class Rounds:
@@ -46,3 +72,25 @@ class Rounds:
                 self._log.exception("%s round failed; retrying", self._thread.name)
             self._wake.wait(self._poll)
             self._wake.clear()
+
+
+class MarkedRounds(Rounds):
+    """Runs ``store_round(store, margin)`` every ``poll_seconds`` until stopped, holding ``rewrites`` (deletions
+    hold it too, so that a round never writes rows of a user whose rows are being removed); logs ``stored`` with
+    the count a round answers, when not 0."""
+
+    def __init__(self, name: str, store_round: Callable[[Store, timedelta], int], store: Store,
+                 rewrites: threading.Lock, poll_seconds: float, margin: timedelta, log: logging.Logger,
+                 stored: str) -> None:
+        super().__init__(name, self.run_once, poll_seconds, log)
+        self._store_round = store_round
+        self._store = store
+        self._rewrites = rewrites
+        self._margin = margin
+        self._stored = stored
+
+    def run_once(self) -> None:
+        with self._rewrites:
+            count = self._store_round(self._store, self._margin)
+        if count:
+            self._log.info(self._stored, count)

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from carthouse.store import Store
-from services.analytics.background import Rounds
+from services.analytics.background import MarkedRounds, drop_finished_days, store_time
 from services.analytics.queries.funnel import DONE_UNTIL, STEPS, WINDOW
 from services.analytics.queries.scope import MOMENT
 
@@ -48,12 +48,6 @@ ROUND_ACTORS = f"""
 SELECT appspace_id, actor_key, min(first_moment) AS first_moment FROM funnel_dirty
 WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')}}
 GROUP BY appspace_id, actor_key
-"""
-# Days of marks wholly before the day before the last round's end: nothing reads them again.
-FINISHED_DAYS = f"""
-SELECT DISTINCT partition FROM system.parts
-WHERE database = {{db:String}} AND table = 'funnel_dirty' AND active
-  AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
 """
 
 # An actor's step events as (moment, step, flagged), in windowFunnel's order.
@@ -106,7 +100,7 @@ def fill(store: Store) -> None:
 def store_round(store: Store, margin: timedelta = MARGIN) -> int:
     """Bring funnel_reach up to the actors marked up to ``margin`` ago (every actor on the first round); answers
     how many actors the round took (0 for the first)."""
-    until = _store_time(store) - margin
+    until = store_time(store) - margin
     actors = 0
     if not int(store.scalar(STARTED)):
         fill(store)
@@ -117,28 +111,12 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
         if actors:
             store.execute(ROUND, {"until": until, "first": int(marked["first"])})
     store.execute("INSERT INTO funnel_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
-    for day in store.query(FINISHED_DAYS, {"db": store.database}):
-        store.execute(f"ALTER TABLE funnel_dirty DROP PARTITION {int(day['partition'])}")
+    drop_finished_days(store, "funnel_dirty", DONE_UNTIL)
     return actors
 
 
-def _store_time(store: Store) -> datetime:
-    return datetime.fromisoformat(str(store.scalar("SELECT toString(now64(3, 'UTC'))"))).replace(tzinfo=UTC)
-
-
-class FunnelReachWorker(Rounds):
-    """Runs store_round every POLL_SECONDS until stopped, holding ``rewrites`` (deletions hold it too, so that a
-    round never writes the reach of a user whose rows are being removed)."""
-
+class FunnelReachWorker(MarkedRounds):
     def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
                  margin: timedelta = MARGIN) -> None:
-        super().__init__("funnel-reach", self.run_once, poll_seconds, log)
-        self._store = store
-        self._rewrites = rewrites
-        self._margin = margin
-
-    def run_once(self) -> None:
-        with self._rewrites:
-            actors = store_round(self._store, self._margin)
-        if actors:
-            log.info("stored the funnel reach of %d actors", actors)
+        super().__init__("funnel-reach", store_round, store, rewrites, poll_seconds, margin, log,
+                         "stored the funnel reach of %d actors")

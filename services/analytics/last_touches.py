@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from carthouse.store import Store
-from services.analytics.background import Rounds
+from services.analytics.background import MarkedRounds, drop_finished_days, store_time
 
 log = logging.getLogger("carthouse.analytics.last_touches")
 
@@ -38,12 +38,6 @@ WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')
   AND (appspace_id, user_id) NOT IN (
       SELECT appspace_id, user_id FROM deletion_requests FINAL WHERE status = 'pending')
 GROUP BY appspace_id, user_id
-"""
-# Days of marks wholly before the day before the last round's end: nothing reads them again.
-FINISHED_DAYS = f"""
-SELECT DISTINCT partition FROM {{parts}}
-WHERE database = {{{{db:String}}}} AND table = {{{{table:String}}}} AND active
-  AND toUInt32(partition) < toYYYYMMDD({DONE_UNTIL} - INTERVAL 1 DAY)
 """
 
 
@@ -107,7 +101,7 @@ SETTINGS join_use_nulls = 0
 def store_round(store: Store, margin: timedelta = MARGIN) -> int:
     """Store the last touches of the users marked up to ``margin`` ago; answers how many users. The time is the
     store's, as the marks' stamps are (a ClickHouse server's clock may differ from this host's)."""
-    until = _store_time(store) - margin
+    until = store_time(store) - margin
     round_ = store.query(f"SELECT count() AS users, toString(min(first_at)) AS first, toString(max(last_at)) AS last "
                          f"FROM ({ROUND_USERS})", {"until": until})[0]
     users = int(round_["users"])
@@ -115,30 +109,12 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
         # Bounds as parameters, so that both reads are cut by the tables' keys before any subquery runs.
         store.execute(STORE_ROUND, {"until": until, "first": round_["first"], "last": round_["last"]})
         store.execute("INSERT INTO attribution_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
-    # In cluster form the days are the local tables' partitions, on every node.
-    parts = f"clusterAllReplicas('{store.cluster}', system.parts)" if store.cluster else "system.parts"
-    table = "attribution_dirty_local" if store.cluster else "attribution_dirty"
-    for day in store.query(FINISHED_DAYS.format(parts=parts), {"db": store.database, "table": table}):
-        store.execute(f"ALTER TABLE {store.altered('attribution_dirty')} DROP PARTITION {int(day['partition'])}")
+    drop_finished_days(store, "attribution_dirty", DONE_UNTIL)
     return users
 
 
-def _store_time(store: Store) -> datetime:
-    return datetime.fromisoformat(str(store.scalar("SELECT toString(now64(3, 'UTC'))"))).replace(tzinfo=UTC)
-
-
-class LastTouchWorker(Rounds):
-    """Runs store_round every POLL_SECONDS until stopped, holding ``rewrites`` (deletions hold it too)."""
-
+class LastTouchWorker(MarkedRounds):
     def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
                  margin: timedelta = MARGIN) -> None:
-        super().__init__("last-touches", self.run_once, poll_seconds, log)
-        self._store = store
-        self._rewrites = rewrites
-        self._margin = margin
-
-    def run_once(self) -> None:
-        with self._rewrites:
-            users = store_round(self._store, self._margin)
-        if users:
-            log.info("stored the last touches of %d users' purchases", users)
+        super().__init__("last-touches", store_round, store, rewrites, poll_seconds, margin, log,
+                         "stored the last touches of %d users' purchases")

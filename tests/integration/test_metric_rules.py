@@ -239,6 +239,27 @@ def test_a_touch_sent_after_the_purchase_in_the_same_request_does_not_count_for_
         ("(direct)", 25.0, 0.0), ("before", 15.0, 100.0)]
 
 
+def test_touches_of_one_moment_from_two_requests_rank_alike_in_attribution_and_channels(
+        http, ingest, store, new_appspace) -> None:
+    """u1 is touched by campaigns X and Y at the same millisecond, each the first event of its own request, then
+    buys for 30.00 a day later. Past time and index, touches rank by their channel's key in attribution as in
+    revenue-by-channel's last touch; the event ids are chosen so that ranking by them would name the other one."""
+    shop = new_appspace()
+    keys = store.query("SELECT cityHash64('X', 'src', 'cpc') AS x, cityHash64('Y', 'src', 'cpc') AS y")[0]
+    last, first = ("X", "Y") if int(keys["x"]) > int(keys["y"]) else ("Y", "X")
+    ids = {first: "ffffffff-0000-4000-8000-000000000000", last: "00000000-0000-4000-8000-000000000000"}
+    for campaign in ("X", "Y"):
+        send(ingest, shop, ev("view_item", {"user_id": "u1"}, days_before(2), items=[item("sku_1", 20)],
+                              event_id=ids[campaign],
+                              properties={"utm_campaign": campaign, "utm_source": "src", "utm_medium": "cpc"}))
+    send(ingest, shop, purchase("u1", "u1-o", 30.01, days=1))
+    assert attribution(http, shop, "last_click")[0] == [(last, 30.01, 1.0)]
+    # position_based: two touches split 50/50, 1500 cents each, and the cent the floors leave to the last.
+    assert attribution(http, shop, "position_based")[0] == [(last, 15.01, 0.5), (first, 15.0, 0.5)]
+    channels = get(http, shop, "revenue-by-channel")["channels"]
+    assert [(c["campaign"], c["revenue"]) for c in channels if c["revenue"]] == [(last, 30.01)]
+
+
 def test_funnel_steps_sent_together_count_in_the_order_sent(http, ingest, new_appspace) -> None:
     """g1 sends [add_to_cart, view_item] in one batch, g2 [view_item, add_to_cart]; no timestamps."""
     shop = new_appspace()

@@ -29,7 +29,7 @@ DECAY_SCALE = 10**12
 
 _CREDITS = """
 purchases AS (
-    SELECT event_id AS purchase_id, user_id, {moment} AS bought, ifNull(revenue, 0) AS order_revenue
+    SELECT user_id, {moment} AS bought, ifNull(revenue, 0) AS order_revenue
     FROM events
     WHERE {scope} AND event_type = 'purchase' AND user_id != ''
 ),
@@ -50,7 +50,7 @@ user_touches AS (
 -- purchase's last touch also getting the minor units the floors leave over, so an order's credits add up to its
 -- revenue exactly.
 per_purchase AS (
-    SELECT purchases.purchase_id AS purchase_id, purchases.order_revenue AS order_revenue,
+    SELECT purchases.order_revenue AS order_revenue,
            bitShiftLeft(toUInt128((intDiv(purchases.bought, 256) - {window_ms}) * 256), 64) AS window_start,
            bitShiftLeft(toUInt128(purchases.bought + 1), 64) AS window_end,
            arrayFilter(x -> x >= window_start AND x < window_end, user_touches.ts) AS window_ts,
@@ -63,7 +63,7 @@ per_purchase AS (
     WHERE n > 0
 ),
 credits AS (
-    SELECT purchase_id, channel_key, floor_credit + if(position = n, order_revenue - arraySum(floors), 0)
+    SELECT channel_key, floor_credit + if(position = n, order_revenue - arraySum(floors), 0)
                AS credit, weight / total_weight AS order_share, position
     FROM per_purchase
     ARRAY JOIN touch_channels AS channel_key, weights AS weight, floors AS floor_credit,

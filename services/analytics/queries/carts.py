@@ -19,14 +19,18 @@ PURCHASES_SINCE = "event_type = 'purchase' AND event_time >= {since:DateTime64(3
 
 # From cart_activity (migration 0009): a narrow row per cart event and purchase, carts and actors already keyed by
 # 64-bit hashes, cart events with the value of their items. A purchase carrying a cart_id has that cart's key,
-# so one grouping gives each cart its moments, value, last actor and last purchase; purchases by the cart's last
+# so one grouping gives each cart its moments, value, last event and last purchase; purchases by the cart's last
 # actor (a cart filled anonymously and then by the logged-in user is that user's) come from one join. Moments
-# (scope.MOMENT) put a cart event and a purchase sent at the same time in the order they were sent.
+# (scope.MOMENT) put a cart event and a purchase sent at the same time in the order they were sent. A cart's last
+# event is one number, (moment << 64) | actor key: its maximum gives the last actor and the last activity's
+# milliseconds (bits 72 up) at the cost of one max, where argMax and a second max cost ~20 ms more on a year.
+LAST_ACTOR = "toUInt64(bitAnd(carts.last_event, 0xFFFFFFFFFFFFFFFF))"
+LAST_ACTIVITY_MS = "bitShiftRight(carts.last_event, 72)"
 ABANDONMENT = f"""
 WITH
 carts AS (
-    SELECT cart_key, argMaxIf(actor_key, {MOMENT}, {CART_ROW}) AS actor_key,
-           minIf({MOMENT}, {CART_ROW}) AS first_add, maxIf(event_time, {CART_ROW}) AS last_activity,
+    SELECT cart_key, maxIf(bitOr(bitShiftLeft(toUInt128({MOMENT}), 64), actor_key), {CART_ROW}) AS last_event,
+           minIf({MOMENT}, {CART_ROW}) AS first_add,
            sumIf(toInt128(if(event_type = 'add_to_cart', items_value, -items_value)), {CART_ROW}) AS value,
            maxIf({MOMENT}, event_type = 'purchase') AS bought_by_cart
     FROM cart_activity
@@ -43,10 +47,10 @@ bought_by_actor AS (
 ),
 judged AS (
     SELECT greatest(carts.bought_by_cart, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
-           carts.last_activity < {{now:DateTime64(3, 'UTC')}} - INTERVAL 1 HOUR AS is_idle,
+           {LAST_ACTIVITY_MS} < toUnixTimestamp64Milli({{now:DateTime64(3, 'UTC')}}) - 3600000 AS is_idle,
            greatest(carts.value, 0) AS left_value
     FROM carts
-    LEFT JOIN bought_by_actor ON carts.actor_key = bought_by_actor.actor_key
+    LEFT JOIN bought_by_actor ON {LAST_ACTOR} = bought_by_actor.actor_key
 )
 SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts,
        sumIf(left_value, NOT is_completed AND is_idle) AS abandoned_value

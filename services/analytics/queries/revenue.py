@@ -30,17 +30,22 @@ WHERE {SCOPE} AND event_type IN ('purchase', 'refund')
 """
 
 # Distinct actors who carted and who viewed a product: from actor_hours, a row per actor and hour with a bit per
-# event type it did (migration 0020), when the range is whole hours (scope.in_whole_hours); else from events.
+# event type it did (migration 0020), when the range is whole hours (scope.in_whole_hours); else from events. One
+# grouping by actor of its bits, then two counts: one hash table where two uniqExact states cost ~60 % more.
 VIEW_BIT, CART_BIT = 0, 1  # view_item and add_to_cart in migration 0020's ACTIVITY
 ACTORS_BY_HOUR = f"""
-SELECT uniqExactIf(actor_key, bitTest(did, {CART_BIT})) AS cart_actors,
-       uniqExactIf(actor_key, bitTest(did, {VIEW_BIT})) AS viewing_actors
-FROM actor_hours
-WHERE appspace_id = {{appspace:String}}
-  AND hour >= {{since:DateTime64(3, 'UTC')}} AND hour < {{until:DateTime64(3, 'UTC')}}
-  AND (flagged = 0 OR {{include_flagged:UInt8}} = 1)
-  AND {PENDING_USERS}
-  AND bitAnd(did, {(1 << VIEW_BIT) | (1 << CART_BIT)}) != 0
+SELECT countIf(bitTest(did_in_range, {CART_BIT})) AS cart_actors,
+       countIf(bitTest(did_in_range, {VIEW_BIT})) AS viewing_actors
+FROM (
+    SELECT actor_key, groupBitOr(did) AS did_in_range
+    FROM actor_hours
+    WHERE appspace_id = {{appspace:String}}
+      AND hour >= {{since:DateTime64(3, 'UTC')}} AND hour < {{until:DateTime64(3, 'UTC')}}
+      AND (flagged = 0 OR {{include_flagged:UInt8}} = 1)
+      AND {PENDING_USERS}
+      AND bitAnd(did, {(1 << VIEW_BIT) | (1 << CART_BIT)}) != 0
+    GROUP BY actor_key
+)
 """
 ACTORS = f"""
 SELECT uniqExactIf({ACTOR_KEY}, event_type = 'add_to_cart' AND {HAS_ACTOR}) AS cart_actors,

@@ -375,7 +375,9 @@ CREATE TABLE IF NOT EXISTS $database.purchase_channels_local ON CLUSTER $cluster
     `own_channel` SimpleAggregateFunction(any, UInt64),
     `last_touch` SimpleAggregateFunction(max, UInt128),
     `last_clean_touch` SimpleAggregateFunction(max, UInt128),
-    `seq` SimpleAggregateFunction(any, UInt8)
+    `seq` SimpleAggregateFunction(any, UInt8),
+    `touches` SimpleAggregateFunction(max, Array(UInt128)),
+    `clean_touches` SimpleAggregateFunction(max, Array(UInt128))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/purchase_channels', '{replica}')
 PARTITION BY toYear(event_time)

@@ -1,7 +1,8 @@
 """Each purchase's last touches, stored in purchase_channels (migration 0016) in the background: the views of
 events_ingest write every purchase with its own fields and mark its user, and every touch's user, in
 attribution_dirty; this worker then stores, for the purchases of the users marked since its last round, their
-users' last touch within the lookback with and without flagged touches. Queries treat users marked after
+users' last touch within the lookback with and without flagged touches, and every touch of the attribution
+lookback (migration 0021) with and without them. Queries treat users marked after
 attribution_progress's mark as not yet done and attribute their purchases from touches (channels.py),
 so answers never wait for the worker.
 
@@ -28,6 +29,8 @@ log = logging.getLogger("carthouse.analytics.last_touches")
 POLL_SECONDS = 5.0
 MARGIN = timedelta(seconds=10)
 LOOKBACK_MS = 30 * 24 * 3600 * 1000
+# The touches kept per purchase for attribution: its longest window (queries/attribution.py WINDOWS).
+ATTRIBUTION_LOOKBACK_MS = 90 * 24 * 3600 * 1000
 
 # Where the last round ended (the migration writes the first mark, after its backfill).
 DONE_UNTIL = "(SELECT max(done_until) FROM attribution_progress)"
@@ -59,10 +62,20 @@ def last_in_lookback(touches: str, bought: str, bought_seq: str) -> str:
             f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}, t, 0), {touches})")
 
 
+def touches_in_lookback(touches: str, bought: str, bought_seq: str) -> str:
+    """The packed touches of ``touches`` within the attribution lookback before the purchase (the same edges as
+    last_in_lookback's), sorted from the newest down: the order in which an array that holds more touches is the
+    larger (migration 0021)."""
+    return (f"arrayReverseSort(arrayFilter(t -> bitShiftRight(t, 64) BETWEEN "
+            f"toUInt128(toUnixTimestamp64Milli({bought}) - {ATTRIBUTION_LOOKBACK_MS}) * 256 "
+            f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}, {touches}))")
+
+
 # The round's users' purchases that their marked events can change (a new purchase is one of them; a touch
-# changes the purchases of the 30 days after it), with their last touches, as rows of purchase_channels. Times
-# bound both reads (both tables are ordered by appspace and time): under steady ingest the marks are of the last
-# seconds, so the round reads the last seconds of purchases and, for those it found, 30 days of touches.
+# changes the purchases of the 90 days after it, the attribution lookback), with their last touches and their
+# touches, as rows of purchase_channels. Times bound both reads (both tables are ordered by appspace and time):
+# under steady ingest the marks are of the last seconds, so the round reads the last seconds of purchases and,
+# for those it found, 90 days of touches.
 STORE_ROUND = f"""
 INSERT INTO purchase_channels
 WITH
@@ -71,7 +84,7 @@ purchases AS (
            any(fraud_severity) AS severity, any(own_channel) AS own, any(seq) AS bought_seq
     FROM purchase_channels
     WHERE event_time >= {{first:DateTime64(3, 'UTC')}}
-      AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {LOOKBACK_MS} MILLISECOND
+      AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {ATTRIBUTION_LOOKBACK_MS} MILLISECOND
       AND (appspace_id, user_id) IN (SELECT appspace_id, user_id FROM ({ROUND_USERS}))
     GROUP BY appspace_id, event_time, event_id
 ),
@@ -79,8 +92,8 @@ user_touches AS (
     SELECT appspace_id, user_key, groupArray({packed_touch("event_time")}) AS all_touches,
            groupArrayIf({packed_touch("event_time")}, fraud_severity = 0) AS clean_touches
     FROM touches
-    WHERE event_time >= {{first:DateTime64(3, 'UTC')}} - INTERVAL {LOOKBACK_MS} MILLISECOND
-      AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {LOOKBACK_MS} MILLISECOND
+    WHERE event_time >= {{first:DateTime64(3, 'UTC')}} - INTERVAL {ATTRIBUTION_LOOKBACK_MS} MILLISECOND
+      AND event_time <= {{last:DateTime64(3, 'UTC')}} + INTERVAL {ATTRIBUTION_LOOKBACK_MS} MILLISECOND
       AND (appspace_id, user_key) IN (SELECT appspace_id, cityHash64(buyer) FROM purchases)
     GROUP BY appspace_id, user_key
 )
@@ -90,7 +103,10 @@ SELECT purchases.appspace_id AS appspace_id, purchases.event_time AS event_time,
        {last_in_lookback("user_touches.all_touches", "purchases.event_time", "purchases.bought_seq")} AS last_touch,
        {last_in_lookback("user_touches.clean_touches", "purchases.event_time", "purchases.bought_seq")}
            AS last_clean_touch,
-       purchases.bought_seq AS seq
+       purchases.bought_seq AS seq,
+       {touches_in_lookback("user_touches.all_touches", "purchases.event_time", "purchases.bought_seq")} AS touches,
+       {touches_in_lookback("user_touches.clean_touches", "purchases.event_time", "purchases.bought_seq")}
+           AS clean_touches
 FROM purchases
 LEFT JOIN user_touches
     ON purchases.appspace_id = user_touches.appspace_id AND cityHash64(purchases.buyer) = user_touches.user_key

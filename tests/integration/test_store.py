@@ -238,6 +238,8 @@ def _backfilled(store: Store, version: int, table: str, columns: str, appspace_i
     store.execute(f"CREATE TABLE IF NOT EXISTS {table}_backfill AS {table}")
     # The table as the migration found it: without the columns later migrations added.
     store.execute(f"ALTER TABLE {table}_backfill DROP COLUMN IF EXISTS seq")  # migration 0017
+    for column in ("touches", "clean_touches"):  # migration 0021
+        store.execute(f"ALTER TABLE {table}_backfill DROP COLUMN IF EXISTS {column}")
     migrations = migration_files()
     sql = next(text for number, _, text in migrations if number == version)
     for statement in [s for s in sql.split(";") if f"INSERT INTO {table}" in s]:

@@ -1,6 +1,6 @@
-"""Multi-touch attribution in ClickHouse: every purchase (with a user_id) joined to its user's touches within
-the window before it (array functions over each buyer's sorted touches), each touch weighted by the model,
-credits summed per channel.
+"""Multi-touch attribution in ClickHouse: every purchase (with a user_id) with its user's touches within the
+window before it (array functions over each purchase's sorted touches, which the last-touch worker stores with
+the purchase), each touch weighted by the model, credits summed per channel.
 
 Models: last_click (the last touch gets it all), linear (equal split across the distinct channels touched),
 time_decay (weight 2^(-age / 7 days) per touch), position_based (our addition: 40 % first touch, 40 % last, 20 %
@@ -16,6 +16,7 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.last_touches import packed_touch
+from services.analytics.queries.channels import pending_buyers
 from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, MOMENT, SCOPE
 from services.analytics.queries.touches import CHANNEL_NAMES, TAGGED
@@ -27,39 +28,58 @@ HALF_LIFE_MS = 7 * 24 * 3600 * 1000
 # 90 days of touches stays far inside Int128).
 DECAY_SCALE = 10**12
 
-_CREDITS = """
-purchases AS (
-    SELECT user_id, {moment} AS bought, ifNull(revenue, 0) AS order_revenue
+# Purchases of users the last-touch worker has reached, each with the touches it stored for it (purchase_channels,
+# migration 0021: every touch of its user in the 90 days before it, newest first, packed as (moment << 64) |
+# channel key by last_touches.packed_touch; with and without flagged ones). A purchase may have several rows until
+# merges fold them, its fields repeated on each and its touches their max(). Reading them costs what the
+# purchases in the range cost, where grouping every buyer's touches on each call cost a third more on a year
+# (docs/PERFORMANCE.md). Users and channels travel as 64-bit keys (as scope.ACTOR_KEY explains); CHANNEL_NAMES
+# turns channel keys back into text.
+_STORED = f"""
+    SELECT toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + any(seq) AS bought, any(revenue) AS order_revenue,
+           arrayReverse(if({{include_flagged:UInt8}} = 1, max(touches), max(clean_touches))) AS ts
+    FROM purchase_channels
+    WHERE {SCOPE} AND user_id != '' AND user_id NOT IN {{pending_round:Array(String)}}
+    GROUP BY event_time, event_id"""
+# The same for purchases of users the worker has not reached yet (marked in attribution_dirty after its mark, bound
+# as `pending_round` and their 64-bit keys as `pending_keys`; under steady ingest the buyers of the last ~10-15 s),
+# from their touches: each such buyer's touches as one array of packed touches, sorted (a plain sort of numbers
+# costs a third of sorting tuples by a key), then joined to the buyer's purchases.
+_PENDING = f"""
+pending_purchases AS (
+    SELECT user_id, {MOMENT} AS bought, ifNull(revenue, 0) AS order_revenue
     FROM events
-    WHERE {scope} AND event_type = 'purchase' AND user_id != ''
+    WHERE {SCOPE} AND event_type = 'purchase' AND user_id IN {{pending_round:Array(String)}}
 ),
--- Each buyer's touches as one sorted array of numbers, (moment << 64) | channel key (last_touches.packed_touch, so
--- touches of one moment are ordered as the last touches of purchase_channels order them): the join then pairs ~one
--- row per purchase with a compact array, instead of a row per (purchase, touch) with three strings that window
--- functions must sort again, and a plain sort of numbers costs a third of sorting tuples by a key. Users and
--- channels travel as 64-bit keys (as scope.ACTOR_KEY explains); CHANNEL_NAMES turns channel keys back into text.
-user_touches AS (
-    SELECT user_key, arraySort(groupArray({packed})) AS ts
+pending_touches AS (
+    SELECT user_key, arraySort(groupArray({packed_touch("event_time")})) AS ts
     FROM tagged
-    WHERE user_key IN (SELECT cityHash64(user_id) FROM purchases)
+    WHERE user_key IN {{pending_keys:Array(UInt64)}}
     GROUP BY user_key
 ),
+bought_touches AS ({_STORED}
+    UNION ALL
+    SELECT pending_purchases.bought, pending_purchases.order_revenue, pending_touches.ts
+    FROM pending_purchases
+    INNER JOIN pending_touches ON cityHash64(pending_purchases.user_id) = pending_touches.user_key
+)"""
+_CREDITS = """
 -- Per purchase: its touches in the window (a touch exactly `window` days old counts, as in revenue-by-channel; one
 -- at the purchase's time counts if it was sent before it or is the purchase itself) and each touch's integer
 -- weight; then a row per touch with its credit in whole minor units: the floor of revenue x weight / total, the
 -- purchase's last touch also getting the minor units the floors leave over, so an order's credits add up to its
 -- revenue exactly.
 per_purchase AS (
-    SELECT purchases.order_revenue AS order_revenue,
-           bitShiftLeft(toUInt128((intDiv(purchases.bought, 256) - {window_ms}) * 256), 64) AS window_start,
-           bitShiftLeft(toUInt128(purchases.bought + 1), 64) AS window_end,
-           arrayFilter(x -> x >= window_start AND x < window_end, user_touches.ts) AS window_ts,
+    SELECT order_revenue,
+           bitShiftLeft(toUInt128((intDiv(bought, 256) - {window_ms}) * 256), 64) AS window_start,
+           bitShiftLeft(toUInt128(bought + 1), 64) AS window_end,
+           arrayFilter(x -> x >= window_start AND x < window_end, ts) AS window_ts,
            length(window_ts) AS n,
            arrayMap(x -> toUInt64(bitAnd(x, 0xFFFFFFFFFFFFFFFF)), window_ts) AS touch_channels,
            {touch_weights} AS weights,
            arraySum(weights) AS total_weight,
            arrayMap(w -> toInt64(intDiv(toInt128(order_revenue) * w, total_weight)), weights) AS floors
-    FROM purchases INNER JOIN user_touches ON cityHash64(purchases.user_id) = user_touches.user_key
+    FROM bought_touches
     WHERE n > 0
 ),
 credits AS (
@@ -77,7 +97,7 @@ TOUCH_WEIGHTS = {
     "linear": "arrayMap((c, i) -> toUInt64(indexOf(touch_channels, c) = i), touch_channels, "
               "arrayEnumerate(touch_channels))",
     # The age in whole milliseconds (a packed touch's bits from 72 up are its time in ms).
-    "time_decay": f"arrayMap(x -> toUInt64(round(pow(2, -(intDiv(purchases.bought, 256) - bitShiftRight(x, 72)) / "
+    "time_decay": f"arrayMap(x -> toUInt64(round(pow(2, -(intDiv(bought, 256) - bitShiftRight(x, 72)) / "
                   f"{HALF_LIFE_MS}) * {DECAY_SCALE})), window_ts)",
     # 40 : 40 : 20 / (n - 2) is 2 (n - 2) : 2 (n - 2) : 1 per middle touch.
     "position_based": "arrayMap(i -> toUInt64(multiIf(n <= 2, 1, i = 1 OR i = n, 2 * (n - 2), 1)), "
@@ -91,11 +111,12 @@ FROM events WHERE {SCOPE} AND event_type = 'purchase'
 """
 
 
-def _with(model: str, window: int) -> str:
-    return "WITH\n" + TAGGED.format(lookback=window) + ",\n" + _CREDITS.format(
-        scope=SCOPE, moment=MOMENT, packed=packed_touch("event_time"), window_ms=window * 24 * 3600 * 1000,
-        touch_weights=TOUCH_WEIGHTS[model],
-    ) + "," + CHANNEL_NAMES
+def _with(model: str, window: int, pending: bool) -> str:
+    """The statement's CTEs: purchases with their touches (stored; from touches for ``pending`` buyers), each
+    purchase's credits, channel names."""
+    sources = (TAGGED.format(lookback=window) + ",\n" + _PENDING) if pending else f"bought_touches AS ({_STORED}\n)"
+    credits = _CREDITS.format(window_ms=window * 24 * 3600 * 1000, touch_weights=TOUCH_WEIGHTS[model])
+    return "WITH\n" + sources + "," + credits + "," + CHANNEL_NAMES
 
 
 def attribution(store: Store, params: dict[str, Any], model: str, window: int) -> dict[str, Any]:
@@ -106,7 +127,8 @@ def attribution(store: Store, params: dict[str, Any], model: str, window: int) -
     # One pass over purchases x channels: channel credits, and the exact totals of attributed orders (each
     # attributed purchase has exactly one first channel), summed over channels by a window; beside it, the totals
     # of all purchases in the range.
-    credited_sql = _with(model, window) + f"""
+    pending = pending_buyers(store, params)
+    credited_sql = _with(model, window, bool(pending["pending_round"])) + f"""
 SELECT name_campaign AS campaign, name_source AS source, name_medium AS medium, credited.* FROM (
     SELECT *, sum(revenue_minor) OVER () AS attributed_revenue, sum(first_channel_orders) OVER () AS attributed_orders
     FROM (
@@ -120,7 +142,7 @@ WHERE order_credit > 0
 ORDER BY revenue_minor DESC, campaign, source, medium
 SETTINGS {JOINS_AS_WRITTEN}, {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
-    rows, everything = together(lambda: store.query(credited_sql, params),
+    rows, everything = together(lambda: store.query(credited_sql, {**params, **pending}),
                                 lambda: store.query(ALL_PURCHASES, params)[0])
     channels = [{k: row[k] for k in ("campaign", "source", "medium", "revenue_minor", "order_credit")}
                 for row in rows]

@@ -90,13 +90,19 @@ WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL}
 """
 
 
+def pending_buyers(store: Store, params: dict[str, Any]) -> dict[str, list[Any]]:
+    """The users the last-touch worker has not reached yet (`pending_round`) and their 64-bit keys
+    (`pending_keys`), as the statements that read purchase_channels bind them."""
+    pending = store.query(PENDING_ROUND, params)
+    return {"pending_round": [row["user_id"] for row in pending],
+            "pending_keys": [int(row["user_key"]) for row in pending]}
+
+
 def attributed_channels(store: Store, params: dict[str, Any], statements: int) -> list[dict[str, Any]]:
     """Revenue and orders by channel key, on its share of the cores when ``statements`` run side by side."""
-    pending = store.query(PENDING_ROUND, params)
-    sql = BY_CHANNEL_PENDING if pending else BY_CHANNEL
-    return store.query(share_of_cores(store, sql, statements),
-                       {**params, "pending_round": [row["user_id"] for row in pending],
-                        "pending_keys": [int(row["user_key"]) for row in pending]})
+    pending = pending_buyers(store, params)
+    sql = BY_CHANNEL_PENDING if pending["pending_round"] else BY_CHANNEL
+    return store.query(share_of_cores(store, sql, statements), {**params, **pending})
 
 
 # Users each channel touched inside the range (a purchase carrying a campaign is a touch too), by channel key

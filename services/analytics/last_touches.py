@@ -53,22 +53,23 @@ def packed_touch(at: str) -> str:
             f"bitShiftLeft(toUInt128(seq), 64)), channel_key)")
 
 
+def _within(lookback_ms: int, bought: str, bought_seq: str) -> str:
+    """The condition on a packed touch ``t``: within ``lookback_ms`` before the purchase at ``bought`` (a
+    DateTime64) sent as ``bought_seq`` of its request. A touch exactly that much older counts, and one at the
+    purchase's millisecond only if it was sent before it (or is the purchase itself)."""
+    return (f"bitShiftRight(t, 64) BETWEEN toUInt128(toUnixTimestamp64Milli({bought}) - {lookback_ms}) * 256 "
+            f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}")
+
+
 def last_in_lookback(touches: str, bought: str, bought_seq: str) -> str:
-    """The largest packed touch of ``touches`` within the lookback before the purchase at ``bought`` (a
-    DateTime64) sent as ``bought_seq`` of its request, else 0: a touch exactly LOOKBACK_MS older counts, and one at
-    the purchase's millisecond only if it was sent before it (or is the purchase itself)."""
-    moment = "bitShiftRight(t, 64)"
-    return (f"arrayMax(t -> if({moment} BETWEEN toUInt128(toUnixTimestamp64Milli({bought}) - {LOOKBACK_MS}) * 256 "
-            f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}, t, 0), {touches})")
+    """The largest packed touch of ``touches`` within LOOKBACK_MS before the purchase, else 0."""
+    return f"arrayMax(t -> if({_within(LOOKBACK_MS, bought, bought_seq)}, t, 0), {touches})"
 
 
 def touches_in_lookback(touches: str, bought: str, bought_seq: str) -> str:
-    """The packed touches of ``touches`` within the attribution lookback before the purchase (the same edges as
-    last_in_lookback's), sorted from the newest down: the order in which an array that holds more touches is the
-    larger (migration 0021)."""
-    return (f"arrayReverseSort(arrayFilter(t -> bitShiftRight(t, 64) BETWEEN "
-            f"toUInt128(toUnixTimestamp64Milli({bought}) - {ATTRIBUTION_LOOKBACK_MS}) * 256 "
-            f"AND toUInt128(toUnixTimestamp64Milli({bought})) * 256 + {bought_seq}, {touches}))")
+    """The packed touches of ``touches`` within ATTRIBUTION_LOOKBACK_MS before the purchase, sorted from the newest
+    down: the order in which an array that holds more touches is the larger (migration 0021)."""
+    return f"arrayReverseSort(arrayFilter(t -> {_within(ATTRIBUTION_LOOKBACK_MS, bought, bought_seq)}, {touches}))"
 
 
 # The round's users' purchases that their marked events can change (a new purchase is one of them; a touch

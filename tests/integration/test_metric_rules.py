@@ -281,6 +281,7 @@ def test_carts_judge_events_of_equal_time_in_the_order_sent(http, ingest, new_ap
          ev("purchase", {"user_id": "c2"}, moment, cart_id="k2", transaction_id="k2-o", revenue=20))
     assert get(http, shop, "cart-abandonment") == {
         "abandonment_rate": 50.0, "abandoned_carts": 1, "abandoned_revenue": 15.0, "completed_carts": 1, "days": 30}
+    assert get(http, shop, "overview")["cart_abandonment_rate"] == 50.0  # its statement leaves the value out
 
 
 def test_a_cart_filled_by_two_actors_is_judged_by_its_last_actor_on_every_call(http, ingest, new_appspace) -> None:

@@ -117,7 +117,7 @@ def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int
     row, actor_row, items, judged, excluded = together(lambda: store.query(totals_sql, params)[0],
                                                        lambda: store.query(actors_sql, params)[0],
                                                        lambda: store.scalar(items_sql, params),
-                                                       lambda: carts.abandonment(store, params, now),
+                                                       lambda: carts.abandonment(store, params, now, with_value=False),
                                                        lambda: store.query(EXCLUDED_REFUNDS, params)[0])
     figures = {key: int(value) for key, value in (row | actor_row).items()}
     figures["refund_amount"] -= int(excluded["amount"])

@@ -327,3 +327,25 @@ def test_a_writer_gone_quiet_is_taken_for_dead_after_its_ttl(
         assert second.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
     finally:
         second.stop()
+
+
+def test_a_group_after_a_large_one_gathers_for_the_loaded_interval_and_one_after_a_small_one_does_not(
+    client: redis.Redis, store: Store, appspace: str
+) -> None:
+    """Requests queueing (the group before held LOADED_GROUP_ROWS) make the next INSERT wait for larger groups;
+    a lone sender's requests keep the short interval."""
+    group_writer = GroupCommitWriter(store, Deduplicator(client, store), commit_interval=0.01,
+                                     loaded_commit_interval=3.0).start()
+    try:
+        started = time.monotonic()
+        assert run_write(group_writer, [purchase(appspace, f"b{n}") for n in range(writer.LOADED_GROUP_ROWS)]) is None
+        assert run_write(group_writer, [purchase(appspace, "s1")]) is None
+        after_large = time.monotonic() - started
+        handed = time.monotonic()
+        assert run_write(group_writer, [purchase(appspace, "s2")]) is None
+        after_small = time.monotonic() - handed
+        assert after_large >= 3.0, after_large  # not before the loaded interval from the large group's commit
+        assert after_small < 2.5, after_small
+        assert len(stored(store, appspace)) == writer.LOADED_GROUP_ROWS + 2
+    finally:
+        group_writer.stop()

@@ -105,9 +105,8 @@ def test_kill_9_while_a_group_is_being_written_then_the_retry_is_stored_once_and
 ) -> None:
     """The window the test above only hits by chance: the writer has claimed the batch's dedup keys and its
     INSERT is failing and being repeated when kill -9 comes: every table unwritable, or every table but events
-    (here chdb wrote nothing to events either: a view's part is kept only if the whole INSERT succeeds). The
-    client's retry after the restart must be stored once and whole: not taken for a duplicate of what was never
-    written, not half-written."""
+    (whatever the failed attempts kept, the retry writes only what is missing). The client's retry after the
+    restart must be stored once and whole: not taken for a duplicate of what was never written, not half-written."""
     stack = StackProcess(tmp_path / "data").start()
     try:
         shop = stack.create_appspace()

@@ -329,23 +329,31 @@ def test_a_writer_gone_quiet_is_taken_for_dead_after_its_ttl(
         second.stop()
 
 
-def test_a_group_after_a_large_one_gathers_for_the_loaded_interval_and_one_after_a_small_one_does_not(
+def test_a_group_after_a_large_one_gathers_for_the_loaded_interval_or_rows_and_one_after_a_small_one_does_not(
     client: redis.Redis, store: Store, appspace: str
 ) -> None:
-    """Requests queueing (the group before held LOADED_GROUP_ROWS) make the next INSERT wait for larger groups;
-    a lone sender's requests keep the short interval."""
+    """Requests queueing (the group before held LOADED_AFTER_ROWS) make the next INSERT wait for a larger group:
+    until the loaded interval, or until it holds the loaded group's rows; a lone sender's requests keep the short
+    interval."""
     group_writer = GroupCommitWriter(store, Deduplicator(client, store), commit_interval=0.01,
-                                     loaded_commit_interval=3.0).start()
+                                     loaded_commit_interval=3.0, loaded_group_rows=50).start()
+
+    def acknowledged_after(events: list[StoredEvent]) -> float:
+        handed = time.monotonic()
+        assert run_write(group_writer, events) is None
+        return time.monotonic() - handed
+
     try:
         started = time.monotonic()
-        assert run_write(group_writer, [purchase(appspace, f"b{n}") for n in range(writer.LOADED_GROUP_ROWS)]) is None
-        assert run_write(group_writer, [purchase(appspace, "s1")]) is None
+        acknowledged_after([purchase(appspace, f"b{n}") for n in range(writer.LOADED_AFTER_ROWS)])
+        acknowledged_after([purchase(appspace, "s1")])
         after_large = time.monotonic() - started
-        handed = time.monotonic()
-        assert run_write(group_writer, [purchase(appspace, "s2")]) is None
-        after_small = time.monotonic() - handed
+        after_small = acknowledged_after([purchase(appspace, "s2")])
+        acknowledged_after([purchase(appspace, f"c{n}") for n in range(writer.LOADED_AFTER_ROWS)])
+        holding_enough = acknowledged_after([purchase(appspace, f"e{n}") for n in range(50)])
         assert after_large >= 3.0, after_large  # not before the loaded interval from the large group's commit
         assert after_small < 2.5, after_small
-        assert len(stored(store, appspace)) == writer.LOADED_GROUP_ROWS + 2
+        assert holding_enough < 2.5, holding_enough
+        assert len(stored(store, appspace)) == 2 * writer.LOADED_AFTER_ROWS + 52
     finally:
         group_writer.stop()

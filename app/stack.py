@@ -29,6 +29,7 @@ from carthouse.v1 import admin_pb2_grpc, analytics_pb2_grpc, fx_pb2_grpc, ingest
 from services.admin import servicer as admin_servicer
 from services.admin.appspaces import AppspaceAdmin
 from services.analytics import servicer as analytics_servicer
+from services.analytics.cart_states import CartStateWorker
 from services.analytics.deletions import DeletionWorker
 from services.analytics.funnel_reach import FunnelReachWorker
 from services.analytics.last_touches import LastTouchWorker
@@ -115,8 +116,9 @@ def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, chec
         deletion_worker = DeletionWorker(store, redis_client, rewrites).start()
         resources.callback(deletion_worker.stop)
         resources.callback(LastTouchWorker(store, rewrites).start().stop)
-        if not store.cluster:  # the funnel reads the reach on one node only (queries/funnel.py)
+        if not store.cluster:  # the funnel and the carts read these on one node only (queries/funnel.py, carts.py)
             resources.callback(FunnelReachWorker(store, rewrites).start().stop)
+            resources.callback(CartStateWorker(store, rewrites).start().stop)
         bindings.append(
             ServiceBinding(
                 analytics_servicer.SERVICE_NAME,

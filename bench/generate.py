@@ -33,7 +33,7 @@ from carthouse.store.base import ONE_BLOCK  # noqa: E402
 from carthouse.store.migrate import migrate  # noqa: E402
 from carthouse.tenancy.repository import TenancyRepository  # noqa: E402
 from services.admin.appspaces import AppspaceAdmin  # noqa: E402
-from services.analytics import funnel_reach  # noqa: E402
+from services.analytics import cart_states, funnel_reach  # noqa: E402
 from services.analytics.last_touches import store_round  # noqa: E402
 from services.ingest.rows import EVENT_COLUMNS  # noqa: E402
 from tests.support.stack_process import machine_line  # noqa: E402
@@ -44,7 +44,7 @@ USERS = 200_000
 SKUS = 5_000
 # The tables events_ingest's views fill (touch_channels through touches' view).
 MERGED = ("events", "event_items", "event_properties", "touches", "touch_channels", "cart_activity", "actor_hours",
-          "funnel_steps", "purchase_channels", "funnel_reach")
+          "funnel_steps", "purchase_channels", "funnel_reach", "cart_states")
 # Eight consecutive event numbers make a slot holding two visits: its first 1-7 events (drawn per slot) and
 # the rest.
 SLOT = 8
@@ -193,6 +193,8 @@ def main() -> int:
     # What the analytics service's background worker does for arriving events (services/analytics/last_touches.py).
     print(f"  storing last touches of {store_round(store, margin=timedelta(0)):,} users", flush=True)
     print(f"  storing the funnel reach of {funnel_reach.store_round(store, margin=timedelta(0)):,} actors", flush=True)
+    print("  judging every cart", flush=True)
+    cart_states.store_round(store, margin=timedelta(0))
     for table in MERGED:
         print(f"  merging {table}", flush=True)
         store.execute(f"OPTIMIZE TABLE {table} FINAL")

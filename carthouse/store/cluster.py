@@ -29,7 +29,7 @@ from carthouse.store.base import Store
 
 # Replicated to every node of every shard, read where they are.
 EVERYWHERE = {"appspaces", "api_keys", "fx_rates", "deletion_requests", "attribution_progress", "funnel_progress",
-              "touch_channels", "schema_migrations"}
+              "cart_progress", "touch_channels", "schema_migrations"}
 ACTOR = "if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))"
 # How each Distributed table places rows written through it. Only events_ingest (the service's inserts),
 # purchase_channels (the last-touch worker) and attribution_dirty are written that way; the others are filled by

@@ -92,6 +92,53 @@ SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 CREATE TABLE IF NOT EXISTS $database.cart_activity ON CLUSTER $cluster AS $database.cart_activity_local
 ENGINE = Distributed($cluster, $database, cart_activity_local, cityHash64(appspace_id, user_id));
 
+CREATE TABLE IF NOT EXISTS $database.cart_dirty_local ON CLUSTER $cluster
+(
+    `appspace_id` LowCardinality(String),
+    `cart_key` UInt64,
+    `actor_key` UInt64,
+    `user_id` String,
+    `first_moment` UInt64,
+    `inserted_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/cart_dirty', '{replica}')
+PARTITION BY toYYYYMMDD(inserted_at)
+ORDER BY (appspace_id, inserted_at)
+SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.cart_dirty ON CLUSTER $cluster AS $database.cart_dirty_local
+ENGINE = Distributed($cluster, $database, cart_dirty_local, cityHash64(appspace_id, user_id));
+
+CREATE TABLE IF NOT EXISTS $database.cart_progress ON CLUSTER $cluster
+(
+    `done_until` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/$database/cart_progress', '{replica}')
+ORDER BY done_until
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.cart_states_local ON CLUSTER $cluster
+(
+    `appspace_id` LowCardinality(String),
+    `clean` UInt8,
+    `cart_key` UInt64,
+    `user_id` String,
+    `first_moment` UInt64,
+    `last_moment` UInt64,
+    `last_actor` UInt64,
+    `has_add` UInt8,
+    `completed` UInt8,
+    `left_value` Int128,
+    `judged_at` DateTime64(6, 'UTC'),
+    `sign` Int8
+)
+ENGINE = ReplicatedCollapsingMergeTree('/clickhouse/tables/{shard}/$database/cart_states', '{replica}', sign)
+ORDER BY (appspace_id, clean, first_moment, cart_key, judged_at)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS $database.cart_states ON CLUSTER $cluster AS $database.cart_states_local
+ENGINE = Distributed($cluster, $database, cart_states_local, cityHash64(appspace_id, user_id));
+
 CREATE TABLE IF NOT EXISTS $database.deletion_requests ON CLUSTER $cluster
 (
     `appspace_id` LowCardinality(String),
@@ -503,6 +550,29 @@ SELECT
     seq
 FROM $database.events_ingest_local
 WHERE (fraud_severity < 2) AND ((event_type = 'purchase') OR ((event_type IN ('add_to_cart', 'remove_from_cart')) AND (actor != '')));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS $database.cart_dirty_mv ON CLUSTER $cluster TO $database.cart_dirty_local
+(
+    `appspace_id` LowCardinality(String),
+    `cart_key` UInt64,
+    `actor_key` UInt64,
+    `user_id` String,
+    `first_moment` UInt64,
+    `inserted_at` DateTime64(3)
+)
+AS SELECT
+    appspace_id,
+    cart_key,
+    actor_key,
+    user_id,
+    min((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq) AS first_moment,
+    now64(3) AS inserted_at
+FROM $database.cart_activity_local
+GROUP BY
+    appspace_id,
+    cart_key,
+    actor_key,
+    user_id;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS $database.event_items_mv ON CLUSTER $cluster TO $database.event_items_local
 (

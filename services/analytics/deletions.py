@@ -1,8 +1,9 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
 physically remove the user's rows from events, event_items, event_properties, touches, cart_activity,
-actor_hours, funnel_steps, funnel_reach, funnel_dirty, purchase_channels, attribution_dirty and fraud_events, plus
-the user's Redis keys.
-Queries hide a user as soon as the request is recorded (PENDING_USERS in every scope).
+actor_hours, funnel_steps, funnel_reach, funnel_dirty, purchase_channels, attribution_dirty, cart_states,
+cart_dirty and fraud_events, plus the user's Redis keys; the carts the user's rows touch are judged again without
+them first (cart_states.py).
+Queries hide a user as soon as the request is recorded (queries/scope.py PENDING_USERS in every scope).
 
 A request survives restarts (it is a row, not a task in memory), and processing is idempotent: re-running the
 mutations for a user whose rows are already gone changes nothing. One thread per AnalyticsService process
@@ -10,9 +11,10 @@ polls for pending requests; with several replicas each may process the same requ
 
 A request is done only when a count of every table after the mutations finds none of the user's rows: events of
 the user that arrive while the mutations run (a mutation rewrites the parts that existed when it started) are
-removed by another pass. The last-touch worker, which rewrites purchases' rows of purchase_channels, is kept out
-of the way: in one process the two never run at once (``rewrites``, a lock both hold), and a round that starts
-after the request was recorded leaves the user out (last_touches.ROUND_USERS).
+removed by another pass. The last-touch worker, which rewrites purchases' rows of purchase_channels, and the
+cart-state worker are kept out of the way: in one process none of them runs while another does (``rewrites``, a
+lock they hold), and a last-touch round that starts after the request was recorded leaves the user out
+(last_touches.ROUND_USERS).
 """
 
 from __future__ import annotations
@@ -26,31 +28,24 @@ import redis
 
 from carthouse.clock import utc_now
 from carthouse.store import Store
+from services.analytics import cart_states
 from services.analytics.background import Rounds
 
 log = logging.getLogger("carthouse.analytics.deletions")
 
 PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
-          "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty")
+          "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty", "cart_states",
+          "cart_dirty")
 POLL_SECONDS = 2.0
 # Passes of mutations before a request is left pending for the next round (the user's events keep arriving).
 MAX_PASSES = 5
 # How a table's rows are counted in rows_removed: purchase_channels holds a purchase in one row per writer (the
 # ingest view, the last-touch worker) until merges fold them, and counts purchases; funnel_reach holds an actor
-# in a row per round that saw it until merges fold them, and counts actors.
-ROWS = {"purchase_channels": "uniqExact(event_id)", "funnel_reach": "uniqExact(actor_key)"}
-
-# Users of the appspace whose deletion is recorded but not finished: every query leaves them out. They are read
-# once per request (pending_users, bound as the `pending` parameter by scope_params), so a request hides the
-# user from the next query on. With none pending the condition is a constant and no query reads user_id for it;
-# subqueries on deletion_requests inside the statements cost ~2.5 ms wherever a statement names them (~10 ms of
-# the channel statement on 10 M events, docs/PERFORMANCE.md).
-PENDING_USERS = "(empty({pending:Array(String)}) OR user_id NOT IN {pending:Array(String)})"
-
-PENDING_OF_APPSPACE = """
-SELECT user_id FROM deletion_requests FINAL WHERE appspace_id = {appspace:String} AND status = 'pending'
-"""
+# in a row per round that saw it until merges fold them, and counts actors; cart_states holds a cart in a row per
+# judgement until merges fold them, and counts carts.
+ROWS = {"purchase_channels": "uniqExact(event_id)", "funnel_reach": "uniqExact(actor_key)",
+        "cart_states": "uniqExact(cart_key)"}
 
 RECORD = """
 INSERT INTO deletion_requests (appspace_id, user_id, requested_at, status, completed_at, rows_before, updated_at)
@@ -71,10 +66,6 @@ SELECT appspace_id, user_id, requested_at FROM deletion_requests FINAL WHERE sta
 ORDER BY requested_at
 """
 
-
-
-def pending_users(store: Store, appspace_id: str) -> list[str]:
-    return [row["user_id"] for row in store.query(PENDING_OF_APPSPACE, {"appspace": appspace_id})]
 
 
 def record(store: Store, appspace_id: str, user_id: str, now: datetime) -> None:
@@ -104,6 +95,9 @@ def delete_user(
     before = count_rows(store, appspace_id, user_id)
     left = before
     for _ in range(MAX_PASSES):
+        # The user's carts are judged again without the user's rows first: once these are gone, nothing says
+        # which carts held them.
+        cart_states.judge_without_user(store, appspace_id, user_id)
         for table in TABLES:
             # A mutation rewrites the affected parts without the rows: the data leaves the disk, not just the view.
             store.execute(f"ALTER TABLE {store.altered(table)} DELETE WHERE {_OF_USER} SETTINGS mutations_sync = 2",

@@ -10,7 +10,6 @@ import random
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +17,7 @@ from carthouse.store import Store
 from services.analytics import deletions, funnel_reach
 from services.analytics.queries import funnel
 from services.analytics.queries.scope import scope_params
+from tests.support.ranges import ranges_ending_today
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 COLUMNS = ["appspace_id", "event_time", "event_id", "event_type", "user_id", "anonymous_id", "fraud_severity", "seq"]
@@ -54,17 +54,13 @@ def _assert_same_answers(store: Store, appspace: str) -> int:
     """Both statements, ranges of SPANS days ending today in three zones, flagged in and out; answers how many
     ranges were compared."""
     compared = 0
-    for zone in ZONES:
-        today = NOW.astimezone(ZoneInfo(zone)).date()
-        until = datetime.combine(today + timedelta(days=1), time(), ZoneInfo(zone)).astimezone(UTC)
-        for days in SPANS:
-            since = datetime.combine(today - timedelta(days=days - 1), time(), ZoneInfo(zone)).astimezone(UTC)
-            for flagged in (False, True):
-                params = scope_params(store, appspace, since, until, flagged)
-                assert store.scalar(funnel.REACH_ANSWERS, params)
-                raw = _levels(store, funnel.LEVELS, params)
-                assert _levels(store, funnel.REACHED_LEVELS, params) == raw, (zone, days, flagged)
-                compared += 1
+    for zone, days, since, until in ranges_ending_today(NOW, ZONES, SPANS):
+        for flagged in (False, True):
+            params = scope_params(store, appspace, since, until, flagged)
+            assert store.scalar(funnel.REACH_ANSWERS, params)
+            raw = _levels(store, funnel.LEVELS, params)
+            assert _levels(store, funnel.REACHED_LEVELS, params) == raw, (zone, days, flagged)
+            compared += 1
     return compared
 
 

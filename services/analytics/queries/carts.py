@@ -5,7 +5,7 @@ hour; the value left in it is its adds minus its removes (price x quantity, base
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from carthouse.store import Store
@@ -31,9 +31,14 @@ LAST_ACTIVITY_MS = "bitShiftRight(carts.last_event, 72)"
 _VALUE = f"sumIf(toInt128(if(event_type = 'add_to_cart', items_value, -items_value)), {CART_ROW}) AS value,"
 _LEFT_VALUE = ", greatest(carts.value, 0) AS left_value"
 _ABANDONED_VALUE = ", sumIf(left_value, NOT is_completed AND is_idle) AS abandoned_value"
+# A cart is idle when its last cart event is over an hour before the call.
+_NOW_MS = "toUnixTimestamp64Milli({now:DateTime64(3, 'UTC')})"
+IDLE_MS = 3_600_000
 
 
-def _judged(with_value: bool) -> str:
+def _raw(with_value: bool, only: str = "", only_actors: str = "") -> str:
+    """The judgement from cart_activity; ``only``: a condition that picks the rows of the carts judged,
+    ``only_actors``: one that picks the purchases of their actors."""
     return f"""
 WITH
 carts AS (
@@ -43,35 +48,111 @@ carts AS (
            maxIf({MOMENT}, event_type = 'purchase') AS bought_by_cart
     FROM cart_activity
     WHERE appspace_id = {{appspace:String}}
-      AND (({SCOPE} AND event_type IN {CART_EVENTS}) OR ({PURCHASES_SINCE} AND cart_key != 0))
+      AND (({SCOPE} AND event_type IN {CART_EVENTS}) OR ({PURCHASES_SINCE} AND cart_key != 0)) {only}
     GROUP BY cart_key
     HAVING countIf(event_type = 'add_to_cart') > 0
 ),
 bought_by_actor AS (
     SELECT actor_key, max({MOMENT}) AS last_purchase
     FROM cart_activity
-    WHERE appspace_id = {{appspace:String}} AND {PURCHASES_SINCE} AND actor_key != 0
+    WHERE appspace_id = {{appspace:String}} AND {PURCHASES_SINCE} AND actor_key != 0 {only_actors}
     GROUP BY actor_key
 ),
 judged AS (
     SELECT greatest(carts.bought_by_cart, bought_by_actor.last_purchase) >= carts.first_add AS is_completed,
-           {LAST_ACTIVITY_MS} < toUnixTimestamp64Milli({{now:DateTime64(3, 'UTC')}}) - 3600000 AS is_idle
+           {LAST_ACTIVITY_MS} < {_NOW_MS} - {IDLE_MS} AS is_idle
            {_LEFT_VALUE if with_value else ""}
     FROM carts
     LEFT JOIN bought_by_actor ON {LAST_ACTOR} = bought_by_actor.actor_key
 )
-SELECT countIf(is_completed) AS completed_carts, countIf(NOT is_completed AND is_idle) AS abandoned_carts
+SELECT toInt64(countIf(is_completed)) AS completed_carts,
+       toInt64(countIf(NOT is_completed AND is_idle)) AS abandoned_carts
        {_ABANDONED_VALUE if with_value else ""}
 FROM judged
-SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}
 """
 
 
-ABANDONMENT = _judged(with_value=True)
-JUDGED_COUNTS = _judged(with_value=False)
+_SETTINGS = f"SETTINGS join_use_nulls = 0, {JOINS_AS_WRITTEN}"
+ABANDONMENT = _raw(with_value=True) + _SETTINGS
+JUDGED_COUNTS = _raw(with_value=False) + _SETTINGS
+
+# Judged carts (services/analytics/cart_states.py) answer a range that no stored cart event passes beyond (every
+# range ending today) once the worker has judged every cart. A cart is judged from raw events when the worker
+# has not judged its newest rows (marked after its mark), when its last actor bought since (that purchase may
+# complete it), or when it has cart events before and after the range's start; every other cart with an add in
+# the range is a row of cart_states whose first moment is in the range. The statement names those carts and the
+# earliest moment of their cart events, so that their raw events are read from there on. A user whose deletion
+# is pending sends every call to the raw events (the rows do not say which carts hold the user's events).
+DONE_UNTIL = "(SELECT max(done_until) FROM cart_progress)"
+_SINCE = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
+_CLEAN = "clean = 1 - {include_flagged:UInt8}"
+_UNSTORED = f"cart_dirty WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL}"
+RAW_CARTS = f"""
+SELECT (SELECT count() FROM cart_progress) > 0
+       AND (SELECT count() FROM cart_activity
+            WHERE appspace_id = {{appspace:String}} AND event_type IN {CART_EVENTS}
+              AND event_time >= {{until:DateTime64(3, 'UTC')}}) = 0 AS answers,
+       groupUniqArray(cart_key) AS carts, min(first_moment) AS first_moment
+FROM (
+    SELECT cart_key, first_moment FROM {_UNSTORED}
+    UNION ALL
+    SELECT cart_key, first_moment FROM cart_states
+    WHERE appspace_id = {{appspace:String}} AND {_CLEAN}
+      AND ((first_moment < {_SINCE} AND last_moment >= {_SINCE})
+           OR last_actor IN (SELECT actor_key FROM {_UNSTORED})
+           OR cart_key IN (SELECT cart_key FROM {_UNSTORED}))
+)
+"""
+_STORED_IDLE = f"intDiv(last_moment, 256) < {_NOW_MS} - {IDLE_MS}"
+_RAW_FROM = "event_time >= {raw_from:DateTime64(3, 'UTC')}"
+
+
+def _stored(with_value: bool, raw: bool) -> str:
+    """Sums over the judged carts (the judged rows of a changed cart cancel out: cart_states.py); ``raw``: with
+    the carts named by ``raw`` judged from their raw events from ``raw_from`` on."""
+    value = (f", sum(sign * if(NOT completed AND {_STORED_IDLE}, left_value, toInt128(0))) AS abandoned_value"
+             if with_value else "")
+    stored = f"""
+    SELECT toInt64(sum(sign * completed)) AS completed_carts,
+           toInt64(sum(sign * (NOT completed AND {_STORED_IDLE}))) AS abandoned_carts {value}
+    FROM cart_states
+    WHERE appspace_id = {{appspace:String}} AND {_CLEAN} AND first_moment >= {_SINCE} AND has_add = 1
+      {"AND cart_key NOT IN {raw:Array(UInt64)}" if raw else ""}"""
+    if not raw:
+        return stored
+    judged_raw = _raw(with_value, only=f"AND cart_key IN {{raw:Array(UInt64)}} AND {_RAW_FROM}",
+                      only_actors=f"""AND {_RAW_FROM} AND actor_key IN (
+        SELECT actor_key FROM cart_activity
+        WHERE appspace_id = {{appspace:String}} AND event_type IN {CART_EVENTS} AND {_RAW_FROM}
+          AND cart_key IN {{raw:Array(UInt64)}})""")
+    return f"""
+SELECT sum(completed_carts) AS completed_carts, sum(abandoned_carts) AS abandoned_carts
+       {", sum(abandoned_value) AS abandoned_value" if with_value else ""}
+FROM ({stored} UNION ALL {judged_raw})
+{_SETTINGS}
+"""
+
+
+STORED = {(with_value, raw): _stored(with_value, raw) for with_value in (False, True) for raw in (False, True)}
 
 
 def abandonment(store: Store, params: dict[str, Any], now: datetime, with_value: bool = True) -> dict[str, int]:
     """Completed and abandoned carts, and (``with_value``) the value left in the abandoned ones in minor units."""
-    row = store.query(ABANDONMENT if with_value else JUDGED_COUNTS, {**params, "now": now})[0]
+    params = {**params, "now": now}
+    row = _from_states(store, params, with_value) if not store.cluster and not params["pending"] else None
+    if row is None:
+        row = store.query(ABANDONMENT if with_value else JUDGED_COUNTS, params)[0]
     return {key: int(value) for key, value in row.items()}
+
+
+def _from_states(store: Store, params: dict[str, Any], with_value: bool) -> dict[str, Any] | None:
+    """The answer from judged carts, None where they do not answer the range."""
+    raw = store.query(RAW_CARTS, params)[0]
+    if not raw["answers"]:
+        return None
+    if not raw["carts"]:
+        return store.query(STORED[with_value, False], params)[0]
+    first_ms = int(raw["first_moment"]) // 256
+    first = datetime.fromtimestamp(first_ms // 1000, UTC) + timedelta(milliseconds=first_ms % 1000)
+    raw_from = max(params["since"], first)
+    return store.query(STORED[with_value, True], {**params, "raw": raw["carts"], "raw_from": raw_from})[0]

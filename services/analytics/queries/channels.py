@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS
 from services.analytics.last_touches import DONE_UNTIL, LOOKBACK_MS, last_in_lookback, packed_touch
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
+    PENDING_USERS,
     SCOPE,
     in_whole_hours,
 )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from carthouse.errors import InvalidArgument
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS, pending_users
+from services.analytics.queries.scope import PENDING_USERS, pending_users
 
 # A blocked event is not deduplicated (it is stored nowhere else), so a client re-sending it adds an audit row each
 # time, with the time of its request when it carries no timestamp. Rows of one audit key (the transaction, else the

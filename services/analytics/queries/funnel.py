@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS
-from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, MOMENT, SCOPE
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, MOMENT, PENDING_USERS, SCOPE
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 # windowFunnel orders an actor's events by their moments (scope.MOMENT: an SDK batch sent without timestamps

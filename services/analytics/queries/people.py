@@ -7,8 +7,12 @@ from datetime import date
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS
-from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, REFUND_OF_EXCLUDED, SCOPE
+from services.analytics.queries.scope import (
+    IN_SUBQUERY_NOT_IN_PREWHERE,
+    PENDING_USERS,
+    REFUND_OF_EXCLUDED,
+    SCOPE,
+)
 
 JOURNEY = f"""
 SELECT event_id, event_type, toUnixTimestamp64Milli(event_time) AS at_ms, transaction_id, revenue, properties

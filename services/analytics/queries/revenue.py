@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.deletions import PENDING_USERS
 from services.analytics.queries import carts
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
     IN_SUBQUERY_NOT_IN_PREWHERE,
+    PENDING_USERS,
     REFUND_OF_EXCLUDED,
     SCOPE,
     in_whole_hours,

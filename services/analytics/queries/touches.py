@@ -3,7 +3,7 @@ utm_). Shared by revenue-by-channel and attribution."""
 
 from __future__ import annotations
 
-from services.analytics.deletions import PENDING_USERS
+from services.analytics.queries.scope import PENDING_USERS
 
 # Events that carry a campaign (the touches table, filled as events arrive; migration 0006), one row per event,
 # with the scope's rule for flagged events: a touch is an event like any other, so every touch in the range is

@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS $database.cart_dirty_local ON CLUSTER $cluster
     `actor_key` UInt64,
     `user_id` String,
     `first_moment` UInt64,
+    `bought` UInt8,
     `inserted_at` DateTime64(3, 'UTC')
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/cart_dirty', '{replica}')
@@ -558,6 +559,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS $database.cart_dirty_mv ON CLUSTER $clust
     `actor_key` UInt64,
     `user_id` String,
     `first_moment` UInt64,
+    `bought` UInt8,
     `inserted_at` DateTime64(3)
 )
 AS SELECT
@@ -566,6 +568,7 @@ AS SELECT
     actor_key,
     user_id,
     min((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq) AS first_moment,
+    max(event_type = 'purchase') AS bought,
     now64(3) AS inserted_at
 FROM $database.cart_activity_local
 GROUP BY

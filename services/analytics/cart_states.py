@@ -41,27 +41,44 @@ STARTED = "SELECT count() FROM cart_progress"
 COLUMNS = ("appspace_id, clean, cart_key, user_id, first_moment, last_moment, last_actor, has_add, completed, "
            "left_value, judged_at")
 
-# The carts and the actors marked in (mark, until].
-_MARKED = f"""
-SELECT appspace_id, cart_key, actor_key FROM cart_dirty
+# Per appspace, the carts and the buyers marked in (mark, until], and the earliest moment of their rows.
+MARKED = f"""
+SELECT appspace_id, groupUniqArray(cart_key) AS carts, groupUniqArrayIf(actor_key, bought = 1) AS buyers,
+       min(first_moment) AS first_moment
+FROM cart_dirty
 WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')}}
+GROUP BY appspace_id
 """
-# A round's carts: the marked ones, and the judged ones whose last actor is a marked actor (a purchase of theirs
-# may complete them).
-ROUND_CARTS = f"""
-SELECT appspace_id, cart_key FROM ({_MARKED})
-UNION DISTINCT
-SELECT appspace_id, cart_key FROM cart_states
-WHERE (appspace_id, last_actor) IN (SELECT appspace_id, actor_key FROM ({_MARKED}))
+# The carts not yet completed whose last actor is one of ``buyers`` (a purchase of theirs may complete them; a
+# completed cart stays completed).
+BOUGHT_BY_LAST_ACTOR = """
+SELECT groupUniqArray(cart_key) AS carts FROM cart_states
+WHERE appspace_id = {appspace:String} AND last_actor IN {buyers:Array(UInt64)} AND completed = 0
 """
+# The carts a user's rows touch: their cart events and purchases, and the carts they are the last actor of.
+OF_USER = """
+SELECT groupUniqArray(cart_key) AS carts FROM (
+    SELECT cart_key FROM cart_activity WHERE appspace_id = {appspace:String} AND user_id = {excluded:String}
+    UNION ALL
+    SELECT cart_key FROM cart_states
+    WHERE appspace_id = {appspace:String} AND last_actor = cityHash64({excluded:String})
+)
+"""
+# The earliest first moment the carts' rows hold: their cart events, and purchases that may complete them, are
+# read from there on.
+EARLIEST = """
+SELECT min(first_moment) FROM cart_states WHERE appspace_id = {appspace:String} AND cart_key IN {carts:Array(UInt64)}
+"""
+_NAMED = "appspace_id = {appspace:String} AND cart_key IN {carts:Array(UInt64)}"
 # Rows of the excluded user (a user being deleted; '' for none) are left out of a judgement.
 _NOT_EXCLUDED = "({excluded:String} = '' OR user_id != {excluded:String})"
+_FROM = "event_time >= fromUnixTimestamp64Milli(toInt64(intDiv({from:UInt64}, 256)), 'UTC')"
 
 # The carts' rows now in cart_states, to be written again with sign -1 (named apart: an alias `sign` would be
 # what sum(sign) adds up).
 _CURRENT = f"""
 SELECT {COLUMNS}, toInt8(-1) AS cancel FROM cart_states
-WHERE (appspace_id, cart_key) IN ({{carts}})
+WHERE {{carts}} AND first_moment >= {{from:UInt64}}
 GROUP BY {COLUMNS}
 HAVING sum(sign) > 0
 """
@@ -77,7 +94,7 @@ WITH judged_carts AS (
         SELECT appspace_id, cart_key, actor_key, user_id, event_type, items_value, {MOMENT} AS moment,
                arrayJoin(if(fraud_severity = 0, [0, 1], [0])) AS clean
         FROM cart_activity
-        WHERE event_type IN {CART_EVENTS} AND (appspace_id, cart_key) IN ({{carts}}) AND {_NOT_EXCLUDED}
+        WHERE event_type IN {CART_EVENTS} AND {{carts}} AND {_FROM} AND {_NOT_EXCLUDED}
     )
     GROUP BY appspace_id, cart_key, clean
 )
@@ -89,15 +106,15 @@ SELECT judged_carts.appspace_id AS appspace_id, clean, judged_carts.cart_key AS 
 FROM judged_carts
 LEFT JOIN (
     SELECT appspace_id, cart_key, max({MOMENT}) AS bought FROM cart_activity
-    WHERE event_type = 'purchase' AND cart_key != 0 AND (appspace_id, cart_key) IN ({{carts}}) AND {_NOT_EXCLUDED}
+    WHERE event_type = 'purchase' AND cart_key != 0 AND {{carts}} AND {_FROM} AND {_NOT_EXCLUDED}
     GROUP BY appspace_id, cart_key
 ) AS by_cart ON judged_carts.appspace_id = by_cart.appspace_id AND judged_carts.cart_key = by_cart.cart_key
 LEFT JOIN (
     SELECT appspace_id, actor_key, max({MOMENT}) AS bought FROM cart_activity
-    WHERE event_type = 'purchase' AND actor_key != 0 AND {_NOT_EXCLUDED}
+    WHERE event_type = 'purchase' AND actor_key != 0 AND {_FROM} AND {_NOT_EXCLUDED}
       AND (appspace_id, actor_key) IN (
           SELECT appspace_id, actor_key FROM cart_activity
-          WHERE event_type IN {CART_EVENTS} AND (appspace_id, cart_key) IN ({{carts}}))
+          WHERE event_type IN {CART_EVENTS} AND {{carts}} AND {_FROM})
     GROUP BY appspace_id, actor_key
 ) AS by_actor ON judged_carts.appspace_id = by_actor.appspace_id AND last_actor = by_actor.actor_key
 SETTINGS join_use_nulls = 0
@@ -105,49 +122,50 @@ SETTINGS join_use_nulls = 0
 # The old rows' cancellations and the new rows in one INSERT, so that both read the same rows.
 _WRITE = f"INSERT INTO cart_states ({COLUMNS}, sign) SELECT * FROM ({_CURRENT} UNION ALL {_JUDGED})"
 # Every cart of one slice of their keys.
-_SLICE = ("SELECT DISTINCT appspace_id, cart_key FROM cart_activity "
-          f"WHERE event_type IN {CART_EVENTS} AND cart_key % {{slices:UInt64}} = {{slice:UInt64}}")
-# The carts a user's rows touch (their cart events and purchases, and the carts they are the last actor of).
-_OF_USER = """
-SELECT appspace_id, cart_key FROM cart_activity
-WHERE appspace_id = {appspace:String} AND user_id = {excluded:String}
-UNION DISTINCT
-SELECT appspace_id, cart_key FROM cart_states
-WHERE appspace_id = {appspace:String} AND last_actor = cityHash64({excluded:String})
-"""
-
-
-def _judge(store: Store, carts: str, params: dict[str, object]) -> None:
-    """Judge again the carts the subquery ``carts`` names (``params``: what it binds, and ``excluded``)."""
-    store.execute(_WRITE.replace("{carts}", carts), params)
+FILL_SLICE = _WRITE.replace("{carts}", "cart_key % {slices:UInt64} = {slice:UInt64}")
+JUDGE_NAMED = _WRITE.replace("{carts}", _NAMED)
 
 
 def fill(store: Store) -> None:
     """Judge every cart, a slice of them at a time."""
     for part in range(FILL_SLICES):
-        _judge(store, _SLICE, {"slices": FILL_SLICES, "slice": part, "excluded": ""})
+        store.execute(FILL_SLICE, {"slices": FILL_SLICES, "slice": part, "from": 0, "excluded": ""})
+
+
+def judge(store: Store, appspace_id: str, carts: list[int], first_moment: int = 0, excluded: str = "") -> None:
+    """Judge again the appspace's ``carts`` (their rows since ``first_moment`` at the latest), leaving out the
+    rows of the user ``excluded``."""
+    params = {"appspace": appspace_id, "carts": carts, "excluded": excluded}
+    stored = int(store.scalar(EARLIEST, params) or 0)
+    first = min(first_moment, stored) if stored else first_moment
+    store.execute(JUDGE_NAMED, {**params, "from": first})
 
 
 def store_round(store: Store, margin: timedelta = MARGIN) -> int:
-    """Judge again the carts marked up to ``margin`` ago (every cart on the first round); answers how many carts
-    the round took (0 for the first)."""
+    """Judge again the carts marked up to ``margin`` ago, and the carts their actors may have completed (every
+    cart on the first round); answers how many carts the round took (0 for the first)."""
     until = store_time(store) - margin
-    carts = 0
+    judged = 0
     if not int(store.scalar(STARTED)):
         fill(store)
     else:
-        carts = int(store.scalar(f"SELECT count() FROM ({ROUND_CARTS})", {"until": until}))
-        if carts:
-            _judge(store, ROUND_CARTS, {"until": until, "excluded": ""})
+        for marked in store.query(MARKED, {"until": until}):
+            appspace_id, carts = marked["appspace_id"], set(marked["carts"])
+            carts.update(store.query(BOUGHT_BY_LAST_ACTOR, {"appspace": appspace_id,
+                                                            "buyers": marked["buyers"]})[0]["carts"])
+            judge(store, appspace_id, sorted(carts), int(marked["first_moment"]))
+            judged += len(carts)
     store.execute("INSERT INTO cart_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
     drop_finished_days(store, "cart_dirty", DONE_UNTIL)
-    return carts
+    return judged
 
 
 def judge_without_user(store: Store, appspace_id: str, user_id: str) -> None:
     """Judge again the carts the user's rows touch as if they were gone (a deletion, before it removes them)."""
     if int(store.scalar(STARTED)):
-        _judge(store, _OF_USER, {"appspace": appspace_id, "excluded": user_id})
+        carts = store.query(OF_USER, {"appspace": appspace_id, "excluded": user_id})[0]["carts"]
+        if carts:
+            judge(store, appspace_id, carts, excluded=user_id)
 
 
 class CartStateWorker(MarkedRounds):

@@ -25,14 +25,16 @@ CREATE TABLE IF NOT EXISTS cart_states (
 ORDER BY (appspace_id, clean, first_moment, cart_key, judged_at);
 
 -- The carts and actors of each ingested group's cart events and purchases (cart_activity's rows), with the
--- earliest moment of their rows: whose carts a round of the worker judges again (a cart of its own, or one whose
--- last actor bought), and which carts a query judges from raw events until it has.
+-- earliest moment of their rows and whether the actor bought: whose carts a round of the worker judges again (a
+-- cart of its own, or one whose last actor bought), and which carts a query judges from raw events (or, for a
+-- purchase of the last actor, completes) until it has.
 CREATE TABLE IF NOT EXISTS cart_dirty (
     appspace_id LowCardinality(String),
     cart_key UInt64,
     actor_key UInt64,
     user_id String,
     first_moment UInt64,
+    bought UInt8,
     inserted_at DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(inserted_at)
@@ -41,7 +43,8 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS cart_dirty_mv TO cart_dirty AS
 SELECT appspace_id, cart_key, actor_key, user_id,
-       min(toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + seq) AS first_moment, now64(3) AS inserted_at
+       min(toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + seq) AS first_moment,
+       max(event_type = 'purchase') AS bought, now64(3) AS inserted_at
 FROM cart_activity
 GROUP BY appspace_id, cart_key, actor_key, user_id;
 

@@ -1,8 +1,9 @@
 """The overview's distinct viewing and carting actors from actor_hours (migration 0020: a row per actor and hour
-with a bit per event type) against the same counts from events, on a real store: random events over three days
-(users, anonymous visitors, carts without either, flagged events, events without any actor), ranges of whole
-hours in two time zones, flagged in and out, a user whose deletion is pending; and the migration's rebuild of a
-table kept in the earlier shape."""
+with a bit per event type) and from actor_last (migration 0023: a row per actor with its last view and add)
+against the same counts from events, on a real store: random events over three days (users, anonymous visitors,
+carts without either, flagged events, events without any actor), ranges of whole hours in two time zones and
+ranges ending today in three, flagged in and out, a user whose deletion is pending; and the migration's rebuild
+of a table kept in the earlier shape."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from carthouse.store import Store
 from services.analytics import deletions
 from services.analytics.queries import revenue
 from services.analytics.queries.scope import in_whole_hours, scope_params
+from tests.support.ranges import ranges_ending_today
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 COLUMNS = ["appspace_id", "event_time", "event_id", "event_type", "user_id", "anonymous_id", "cart_id",
@@ -71,6 +73,30 @@ def test_the_counts_from_actor_hours_equal_those_from_events(store: Store, shop:
     params = scope_params(store, shop, NOW - timedelta(days=4), NOW + timedelta(hours=1), False)
     from_events, from_hours = _both(store, params)
     assert from_hours == from_events
+
+
+def test_the_counts_from_actor_last_equal_those_from_events_for_ranges_ending_today(store: Store, shop: str) -> None:
+    def counts(sql: str, params: dict) -> dict:
+        return {k: int(v) for k, v in store.query(sql, params)[0].items()}
+    compared = 0
+    for zone, days, since, until in ranges_ending_today(NOW, ("UTC", "America/New_York", "Asia/Kolkata"),
+                                                        (1, 2, 3, 4)):
+        for flagged in (False, True):
+            params = scope_params(store, shop, since, until, flagged)
+            assert store.scalar(revenue.ACTORS_LAST_ANSWER, params)
+            assert revenue.actor_counts(store, params) == revenue.ACTORS_LAST
+            from_events = counts(revenue.ACTORS, params)
+            assert counts(revenue.ACTORS_LAST, params) == from_events, (zone, days, flagged)
+            compared += from_events["cart_actors"] > 0
+    assert compared > 12
+    # Users whose deletion is pending (u2, recorded above) are left out as everywhere.
+    params = scope_params(store, shop, NOW - timedelta(days=4), NOW + timedelta(hours=1), False)
+    assert params["pending"] == ["u2"]
+    assert counts(revenue.ACTORS_LAST, params) == counts(revenue.ACTORS, params)
+    # A range ending before stored events is counted from the hours or the events.
+    past = scope_params(store, shop, NOW - timedelta(days=3), NOW - timedelta(days=1), False)
+    assert not store.scalar(revenue.ACTORS_LAST_ANSWER, past)
+    assert revenue.actor_counts(store, past) == revenue.ACTORS_BY_HOUR
 
 
 def test_a_table_in_the_earlier_shape_is_rebuilt_with_the_bits_of_its_events(store: Store, shop: str) -> None:

@@ -19,22 +19,6 @@ SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
 CREATE TABLE IF NOT EXISTS $database.actor_hours ON CLUSTER $cluster AS $database.actor_hours_local
 ENGINE = Distributed($cluster, $database, actor_hours_local, cityHash64(appspace_id, user_id));
 
-CREATE TABLE IF NOT EXISTS $database.actor_last_local ON CLUSTER $cluster
-(
-    `appspace_id` LowCardinality(String),
-    `actor_key` UInt64,
-    `flagged` UInt8,
-    `user_id` String,
-    `last_view` SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
-    `last_cart` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-)
-ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/actor_last', '{replica}')
-ORDER BY (appspace_id, actor_key, flagged, user_id)
-SETTINGS replicated_deduplication_window = 1000, index_granularity = 8192;
-
-CREATE TABLE IF NOT EXISTS $database.actor_last ON CLUSTER $cluster AS $database.actor_last_local
-ENGINE = Distributed($cluster, $database, actor_last_local, cityHash64(appspace_id, user_id));
-
 CREATE TABLE IF NOT EXISTS $database.api_keys ON CLUSTER $cluster
 (
     `appspace_id` String,
@@ -388,7 +372,9 @@ CREATE TABLE IF NOT EXISTS $database.funnel_reach_local ON CLUSTER $cluster
     `clean_reach_3` SimpleAggregateFunction(max, UInt64),
     `clean_reach_4` SimpleAggregateFunction(max, UInt64),
     `clean_reach_5` SimpleAggregateFunction(max, UInt64),
-    `clean_reach_6` SimpleAggregateFunction(max, UInt64)
+    `clean_reach_6` SimpleAggregateFunction(max, UInt64),
+    `last_cart` SimpleAggregateFunction(max, UInt64),
+    `clean_last_cart` SimpleAggregateFunction(max, UInt64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/funnel_reach', '{replica}')
 ORDER BY (appspace_id, actor_key, user_id)
@@ -517,30 +503,6 @@ WHERE ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_se
 GROUP BY
     appspace_id,
     hour,
-    actor_key,
-    flagged,
-    user_id;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS $database.actor_last_mv ON CLUSTER $cluster TO $database.actor_last_local
-(
-    `appspace_id` LowCardinality(String),
-    `actor_key` UInt64,
-    `flagged` UInt8,
-    `user_id` String,
-    `last_view` DateTime64(3, 'UTC'),
-    `last_cart` DateTime64(3, 'UTC')
-)
-AS SELECT
-    appspace_id,
-    cityHash64(if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))) AS actor_key,
-    fraud_severity > 0 AS flagged,
-    user_id,
-    maxIf(event_time, event_type = 'view_item') AS last_view,
-    maxIf(event_time, event_type = 'add_to_cart') AS last_cart
-FROM $database.events_ingest_local
-WHERE (event_type IN ('view_item', 'add_to_cart')) AND ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
-GROUP BY
-    appspace_id,
     actor_key,
     flagged,
     user_id;

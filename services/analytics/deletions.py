@@ -1,7 +1,7 @@
 """GDPR user deletion: a durable request (deletion_requests), processed in the background by mutations that
 physically remove the user's rows from events, event_items, event_properties, touches, cart_activity,
-actor_hours, actor_last, funnel_steps, funnel_reach, funnel_dirty, purchase_channels, attribution_dirty,
-cart_states, cart_dirty and fraud_events, plus the user's Redis keys; the carts the user's rows touch are judged
+actor_hours, funnel_steps, funnel_reach, funnel_dirty, purchase_channels, attribution_dirty, cart_states,
+cart_dirty and fraud_events, plus the user's Redis keys; the carts the user's rows touch are judged
 again without them first (cart_states.py).
 Queries hide a user as soon as the request is recorded (queries/scope.py PENDING_USERS in every scope).
 
@@ -36,7 +36,7 @@ log = logging.getLogger("carthouse.analytics.deletions")
 PENDING, DONE = "pending", "done"
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
           "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty", "cart_states",
-          "cart_dirty", "actor_last")
+          "cart_dirty")
 POLL_SECONDS = 2.0
 # Passes of mutations before a request is left pending for the next round (the user's events keep arriving).
 MAX_PASSES = 5

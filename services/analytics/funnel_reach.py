@@ -64,13 +64,16 @@ def _fold(events: str) -> str:
             f"CAST({[0] * LEVELS} AS Array(UInt64)))")
 
 
+# Beside the reach, the actor's last add to cart (migration 0023), for the overview's carting actors.
 _REACH_INSERT = f"""
-INSERT INTO funnel_reach (appspace_id, actor_key, user_id, {", ".join(REACH_COLUMNS)})
+INSERT INTO funnel_reach (appspace_id, actor_key, user_id, {", ".join(REACH_COLUMNS)}, last_cart, clean_last_cart)
 SELECT appspace_id, actor_key, user_id, {", ".join(f"every[{k}]" for k in range(1, LEVELS + 1))},
-       {", ".join(f"clean[{k}]" for k in range(1, LEVELS + 1))}
+       {", ".join(f"clean[{k}]" for k in range(1, LEVELS + 1))}, last_cart, clean_last_cart
 FROM (
     SELECT appspace_id, actor_key, any(user_id) AS user_id, {_EVENTS} AS events,
-           {_fold("events")} AS every, {_fold("arrayFilter(e -> NOT e.3, events)")} AS clean
+           {_fold("events")} AS every, {_fold("arrayFilter(e -> NOT e.3, events)")} AS clean,
+           maxIf({MOMENT}, event_type = 'add_to_cart') AS last_cart,
+           maxIf({MOMENT}, event_type = 'add_to_cart' AND fraud_severity = 0) AS clean_last_cart
     FROM {{source}}
     GROUP BY appspace_id, actor_key
 )

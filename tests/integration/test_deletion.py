@@ -20,7 +20,7 @@ from tests.conftest import ShopKeys
 
 TABLES = ("events", "event_items", "event_properties", "fraud_events", "touches", "cart_activity", "actor_hours",
           "funnel_steps", "funnel_reach", "funnel_dirty", "purchase_channels", "attribution_dirty", "cart_states",
-          "cart_dirty", "actor_last")
+          "cart_dirty")
 BOT = "python-requests/2.31.0"
 
 
@@ -78,15 +78,14 @@ def test_deletion_removes_every_row_of_the_user_and_nothing_else(store, analytic
                       "funnel_reach": 1, "funnel_dirty": 1,  # the actor's reach; marked once per INSERT
                       "purchase_channels": 1,  # the stored purchase
                       "attribution_dirty": 1,  # its user marked for the last-touch worker, once per INSERT
-                      "cart_states": 0, "cart_dirty": 1,  # no cart; its purchase marked for the cart-state worker
-                      "actor_last": 1}  # its last product view
+                      "cart_states": 0, "cart_dirty": 1}  # no cart; its purchase marked for the cart-state worker
     response = analytics.DeleteUser(analytics_pb2.DeleteUserRequest(user_id="d1"), metadata=key(shop.secret_key))
     assert (response.ok, response.deleted_user_id) == (True, "d1")
     # Hidden from queries at once, whether or not the rows are gone yet.
     journey = analytics.UserJourney(analytics_pb2.UserJourneyRequest(user_id="d1"), metadata=key(shop.secret_key))
     assert list(journey.events) == []
     done = wait_done(analytics, shop, "d1")
-    assert done.rows_removed == 17 and done.completed_at.endswith("Z")
+    assert done.rows_removed == 16 and done.completed_at.endswith("Z")
     assert counts(store, shop.appspace_id, "d1") == dict.fromkeys(TABLES, 0)
     assert counts(store, shop.appspace_id, "d2") == before
     assert counts(store, other.appspace_id, "d1") == before

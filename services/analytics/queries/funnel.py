@@ -37,7 +37,7 @@ SELECT (SELECT count() FROM funnel_progress) > 0
         WHERE appspace_id = {appspace:String} AND event_time >= {until:DateTime64(3, 'UTC')}) = 0
 """
 _SINCE = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
-_UNSTORED = f"""(SELECT actor_key FROM funnel_dirty
+UNSTORED = f"""(SELECT actor_key FROM funnel_dirty
      WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL})"""
 # An actor's level: the deepest whose latest chain start is in the range. Flagged events in or out as the scope
 # says; users whose deletion is pending left out by the reach's user_id.
@@ -53,11 +53,11 @@ FROM (
         WHERE appspace_id = {{appspace:String}} AND {PENDING_USERS}
         GROUP BY actor_key
     )
-    WHERE actor_key NOT IN {_UNSTORED}
+    WHERE actor_key NOT IN {UNSTORED}
     UNION ALL
     SELECT {_WINDOW_FUNNEL} AS level
     FROM funnel_steps
-    WHERE {SCOPE} AND actor_key IN {_UNSTORED}
+    WHERE {SCOPE} AND actor_key IN {UNSTORED}
     GROUP BY actor_key
 )
 GROUP BY level
@@ -65,9 +65,14 @@ SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 
 
+def reach_answers(store: Store, params: dict[str, Any]) -> bool:
+    """Whether the reach answers the range of ``params`` (never in cluster form, where its worker does not run)."""
+    return not store.cluster and bool(store.scalar(REACH_ANSWERS, params))
+
+
 def step_counts(store: Store, params: dict[str, Any]) -> list[int]:
     """Actors reaching each step (a deeper level counts at every step before it)."""
-    from_reach = not store.cluster and bool(store.scalar(REACH_ANSWERS, params))
+    from_reach = reach_answers(store, params)
     rows = store.query(REACHED_LEVELS if from_reach else LEVELS, params)
     reached = {int(row["level"]): int(row["actors"]) for row in rows}
     return [sum(actors for level, actors in reached.items() if level >= step) for step in range(1, len(STEPS) + 1)]

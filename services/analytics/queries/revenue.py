@@ -7,12 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries import carts
+from services.analytics.queries import carts, funnel
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
     IN_SUBQUERY_NOT_IN_PREWHERE,
+    MOMENT,
     PENDING_USERS,
     REFUND_OF_EXCLUDED,
     SCOPE,
@@ -54,20 +55,32 @@ FROM events
 WHERE {SCOPE} AND event_type IN ('add_to_cart', 'view_item')
 """
 
-# The same from actor_last (migration 0023), a row per actor with its last view and add to cart, when no stored
-# view or add lies at or after the range's end (every range ending today): an actor did it in the range exactly
-# when its last one is at or after the range's start. ACTORS_LAST_ANSWER checks that end on actor_hours' hours
-# (an hour holding the end answers no, and the statements above count).
-ACTORS_LAST = f"""
-SELECT uniqExactIf(actor_key, last_cart >= {{since:DateTime64(3, 'UTC')}}) AS cart_actors,
-       uniqExactIf(actor_key, last_view >= {{since:DateTime64(3, 'UTC')}}) AS viewing_actors
-FROM actor_last
-WHERE appspace_id = {{appspace:String}} AND (flagged = 0 OR {{include_flagged:UInt8}} = 1) AND {PENDING_USERS}
-"""
-ACTORS_LAST_ANSWER = f"""
-SELECT count() = 0 FROM actor_hours
-WHERE appspace_id = {{appspace:String}} AND hour >= toStartOfHour({{until:DateTime64(3, 'UTC')}})
-  AND bitAnd(did, {(1 << VIEW_BIT) | (1 << CART_BIT)}) != 0
+# The same from the funnel reach (services/analytics/funnel_reach.py), for a range that no stored step event passes
+# beyond (funnel.REACH_ANSWERS: every range ending today): reach_1 is an actor's last product view, last_cart its
+# last add to cart (migration 0023), so it did either in the range when that is at or after the range's start, on
+# any row of it (rows merge with max()), or when one of the step events the worker has not reached yet (at or after
+# the earliest first moment of the actors marked after its mark) did it. Distinct actors over both, no grouping:
+# 10 M events over a year, 52-62 ms from actor_hours against 34-40 ms.
+_SINCE_MOMENT = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
+# 2100-01-01 when nothing is marked: no event read.
+_UNSTORED_FROM = f"""(SELECT ifNull(minOrNull(first_moment), toUInt64(4102444800000) * 256) FROM funnel_dirty
+     WHERE appspace_id = {{appspace:String}} AND inserted_at > {funnel.DONE_UNTIL})"""
+ACTORS_REACHED = f"""
+WITH {_UNSTORED_FROM} AS unstored_from
+SELECT uniqExactIf(actor_key, carted) AS cart_actors, uniqExactIf(actor_key, viewed) AS viewing_actors
+FROM (
+    SELECT actor_key,
+           if({{include_flagged:UInt8}} = 1, last_cart, clean_last_cart) >= {_SINCE_MOMENT} AS carted,
+           if({{include_flagged:UInt8}} = 1, reach_1, clean_reach_1) >= {_SINCE_MOMENT} AS viewed
+    FROM funnel_reach
+    WHERE appspace_id = {{appspace:String}} AND {PENDING_USERS}
+    UNION ALL
+    SELECT actor_key, event_type = 'add_to_cart' AS carted, event_type = 'view_item' AS viewed
+    FROM funnel_steps
+    WHERE {SCOPE} AND event_type IN ('add_to_cart', 'view_item')
+      AND event_time >= fromUnixTimestamp64Milli(toInt64(intDiv(unstored_from, 256)), 'UTC')
+      AND {MOMENT} >= unstored_from
+)
 """
 
 # The refunds TOTALS counted that belong to left-out orders (scope.REFUND_OF_EXCLUDED): subtracted from its
@@ -143,8 +156,8 @@ def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int
 
 def actor_counts(store: Store, params: dict[str, Any]) -> str:
     """The statement counting the range's viewing and carting actors: the cheapest that answers it."""
-    if store.scalar(ACTORS_LAST_ANSWER, params):
-        return ACTORS_LAST
+    if funnel.reach_answers(store, params):
+        return ACTORS_REACHED
     return ACTORS_BY_HOUR if in_whole_hours(params) else ACTORS
 
 

@@ -9,11 +9,13 @@ the cart or of its last actor at or after its first event (an earlier purchase c
 range starts). Only the idleness depends on the moment of the call, so the row keeps the last moment and the
 query compares it. A cart with events on both sides of the range's start is judged from raw events.
 
-A round judges again every cart of the carts and actors cart_dirty marked since the last round (a cart's own
-events and purchases, and carts whose last actor bought), writes each one's previous row with sign -1 beside its
-new row, and moves cart_progress's mark; marks are taken up to MARGIN ago, as the last-touch worker does
-(last_touches.py explains why). Queries judge the carts marked after the mark from raw events. The first round
-judges every cart; until it has written the first mark, queries read raw events only.
+A round judges again, one appspace at a time, every cart cart_dirty marked since the last round (its own cart
+events and purchases) and every open cart whose last actor bought since, from their rows since the earliest
+first moment among marks and stored rows on; it writes each one's previous row with sign -1 beside its new row
+in one INSERT and moves cart_progress's mark; marks are taken up to MARGIN ago, as the last-touch worker does
+(last_touches.py explains why). Queries judge the carts marked after the mark from raw events, and complete a
+judged cart whose last actor bought after the mark by that actor's latest purchase. The first round judges every
+cart; until it has written the first mark, queries read raw events only.
 
 A user's deletion (deletions.py) first judges the user's carts again without the user's rows, then removes the
 user's rows everywhere, cart_states' rows of the user included: a cart keeps no trace of a deleted user.

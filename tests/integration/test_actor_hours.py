@@ -18,7 +18,7 @@ import pytest
 
 from carthouse.store import Store
 from services.analytics import deletions, funnel_reach
-from services.analytics.queries import revenue
+from services.analytics.queries import funnel, revenue
 from services.analytics.queries.scope import in_whole_hours, scope_params
 from tests.support.ranges import ranges_ending_today
 
@@ -85,7 +85,7 @@ def _assert_reached_counts_equal_those_from_events(store: Store, shop: str) -> i
                                                         (1, 2, 3, 4)):
         for flagged in (False, True):
             params = scope_params(store, shop, since, until, flagged)
-            assert revenue.actor_counts(store, params) == revenue.ACTORS_REACHED
+            assert store.scalar(funnel.REACH_ANSWERS, params)
             from_events = counts(revenue.ACTORS, params)
             assert counts(revenue.ACTORS_REACHED, params) == from_events, (zone, days, flagged)
             compared += from_events["cart_actors"] > 0
@@ -103,9 +103,19 @@ def test_the_counts_from_the_funnel_reach_equal_those_from_events_for_ranges_end
     _assert_reached_counts_equal_those_from_events(store, shop)
     # u2's deletion is pending (recorded above): left out as everywhere.
     assert scope_params(store, shop, NOW - timedelta(days=1), NOW, False)["pending"] == ["u2"]
-    # A range ending before stored events is counted from the hours.
-    past = scope_params(store, shop, NOW - timedelta(days=3), NOW - timedelta(days=1), False)
+    # Which statement counts: the reach for long ranges and ranges of part hours ending today, else the hours (a
+    # range ending before stored events, whatever its length, and short ones) or, for part hours, the events.
+    long = scope_params(store, shop, NOW - timedelta(days=200), NOW + timedelta(hours=1), False)
+    assert revenue.actor_counts(store, long) == revenue.ACTORS_REACHED
+    kolkata = scope_params(store, shop, NOW - timedelta(days=2, minutes=30), NOW + timedelta(minutes=30), False)
+    assert revenue.actor_counts(store, kolkata) == revenue.ACTORS_REACHED
+    assert revenue.actor_counts(store, scope_params(store, shop, NOW - timedelta(days=2), NOW + timedelta(hours=1),
+                                                    False)) == revenue.ACTORS_BY_HOUR
+    past = scope_params(store, shop, NOW - timedelta(days=300), NOW - timedelta(days=1), False)
     assert revenue.actor_counts(store, past) == revenue.ACTORS_BY_HOUR
+    past_part_hours = scope_params(store, shop, NOW - timedelta(days=3, minutes=30), NOW - timedelta(minutes=30),
+                                   False)
+    assert revenue.actor_counts(store, past_part_hours) == revenue.ACTORS
 
 
 def test_a_table_in_the_earlier_shape_is_rebuilt_with_the_bits_of_its_events(store: Store, shop: str) -> None:

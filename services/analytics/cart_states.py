@@ -28,6 +28,7 @@ import threading
 from datetime import timedelta
 
 from carthouse.store import Store
+from carthouse.store.base import ONE_BLOCK
 from services.analytics.background import MarkedRounds, drop_finished_days, store_time
 from services.analytics.queries.carts import CART_EVENTS, DONE_UNTIL
 from services.analytics.queries.scope import MOMENT
@@ -121,8 +122,10 @@ LEFT JOIN (
 ) AS by_actor ON judged_carts.appspace_id = by_actor.appspace_id AND last_actor = by_actor.actor_key
 SETTINGS join_use_nulls = 0
 """
-# The old rows' cancellations and the new rows in one INSERT, so that both read the same rows.
-_WRITE = f"INSERT INTO cart_states ({COLUMNS}, sign) SELECT * FROM ({_CURRENT} UNION ALL {_JUDGED})"
+# The old rows' cancellations and the new rows in one INSERT, so that both read the same rows, written as one
+# block (one part, visible at once: a query never sees a cancellation without its new row).
+_WRITE = (f"INSERT INTO cart_states ({COLUMNS}, sign) SELECT * FROM ({_CURRENT} UNION ALL {_JUDGED}) "
+          f"SETTINGS {ONE_BLOCK}")
 # Every cart of one slice of their keys.
 FILL_SLICE = _WRITE.replace("{carts}", "cart_key % {slices:UInt64} = {slice:UInt64}")
 JUDGE_NAMED = _WRITE.replace("{carts}", _NAMED)

@@ -20,9 +20,9 @@ ONE_BLOCK = "min_insert_block_size_bytes = 0"
 # The materialized views of an INSERT write their tables side by side instead of one after another. Every view
 # reads only the inserted block (touch_channels' reads touches' block and cart_dirty's cart_activity's, each in
 # its own chain), so none depends on another's rows. An INSERT's cost is mostly fixed (a part of a dozen files in
-# each of thirteen tables), and on the
-# benchmark machine's disk a file operation waits ~0.3 ms: side by side, a 2,500-row INSERT took 126-140 ms
-# instead of 207-237 and a 10,000-row one 281 instead of 399 (docs/PERFORMANCE.md, "Views side by side").
+# each of thirteen tables), and on the benchmark machine's disk a file operation waits ~0.3 ms: side by side, a
+# 2,500-row INSERT took 126-140 ms instead of 207-237 and a 10,000-row one 281 instead of 399
+# (docs/PERFORMANCE.md, "Views side by side").
 VIEWS_SIDE_BY_SIDE = "parallel_view_processing = 1"
 
 

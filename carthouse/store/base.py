@@ -73,8 +73,8 @@ class Store(ABC):
 
     def insert_rows(self, table: str, columns: Sequence[str], lines: Iterable[bytes], dedup_token: str = "") -> None:
         """Insert rows encoded as JSON arrays in ``columns`` order (JSONCompactEachRow) in one statement: one
-        part per table and per materialized view it feeds. The views are written one after another, so a
-        failure can leave some written and not others; repeating the insert with the same ``dedup_token``
+        part per table and per materialized view it feeds. The views write side by side, not as one transaction,
+        so a failure can leave some written and not others; repeating the insert with the same ``dedup_token``
         writes only what is missing (tables keep a deduplication window, migration 0007)."""
         payload = b"\n".join(lines).decode()
         if payload:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import JOINS_AS_WRITTEN, MOMENT, SCOPE
+from services.analytics.queries.scope import JOINS_AS_WRITTEN, MOMENT, SCOPE, SINCE_MOMENT
 
 CART_EVENTS = "('add_to_cart', 'remove_from_cart')"
 # The rows read are cart events and purchases.
@@ -85,7 +85,6 @@ JUDGED_COUNTS = _raw(with_value=False) + _SETTINGS
 # raw events are read from there on), and the buyers after the mark with their latest purchases. A user whose
 # deletion is pending sends every call to the raw events (the rows do not say which carts hold the user's events).
 DONE_UNTIL = "(SELECT max(done_until) FROM cart_progress)"
-_SINCE = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
 _CLEAN = "clean = 1 - {include_flagged:UInt8}"
 _UNSTORED = "cart_dirty WHERE appspace_id = {appspace:String} AND inserted_at > done_until"
 RAW_CARTS = f"""
@@ -105,7 +104,8 @@ FROM (
     UNION ALL
     SELECT cart_key, first_moment FROM cart_states
     WHERE appspace_id = {{appspace:String}} AND {_CLEAN}
-      AND ((first_moment < {_SINCE} AND last_moment >= {_SINCE}) OR cart_key IN (SELECT cart_key FROM {_UNSTORED}))
+      AND ((first_moment < {SINCE_MOMENT} AND last_moment >= {SINCE_MOMENT})
+           OR cart_key IN (SELECT cart_key FROM {_UNSTORED}))
 )
 """
 # A judged cart's completion at the call (``buyers``, ``bought``: the buyers after the mark and their latest
@@ -125,7 +125,7 @@ def _stored(with_value: bool, raw: bool) -> str:
     SELECT toInt64(sum(sign * ({_COMPLETED} AS completed_now))) AS completed_carts,
            toInt64(sum(sign * (NOT completed_now AND {_STORED_IDLE}))) AS abandoned_carts {value}
     FROM cart_states
-    WHERE appspace_id = {{appspace:String}} AND {_CLEAN} AND first_moment >= {_SINCE} AND has_add = 1
+    WHERE appspace_id = {{appspace:String}} AND {_CLEAN} AND first_moment >= {SINCE_MOMENT} AND has_add = 1
       {"AND cart_key NOT IN {raw:Array(UInt64)}" if raw else ""}"""
     if not raw:
         return stored

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, MOMENT, PENDING_USERS, SCOPE
+from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, MOMENT, PENDING_USERS, SCOPE, SINCE_MOMENT
 
 STEPS = ("view_item", "add_to_cart", "view_cart", "begin_checkout", "add_payment_info", "purchase")
 # windowFunnel orders an actor's events by their moments (scope.MOMENT: an SDK batch sent without timestamps
@@ -36,7 +36,6 @@ SELECT (SELECT count() FROM funnel_progress) > 0
    AND (SELECT count() FROM funnel_steps
         WHERE appspace_id = {appspace:String} AND event_time >= {until:DateTime64(3, 'UTC')}) = 0
 """
-_SINCE = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
 UNSTORED = f"""(SELECT actor_key FROM funnel_dirty
      WHERE appspace_id = {{appspace:String}} AND inserted_at > {DONE_UNTIL})"""
 # An actor's level: the deepest whose latest chain start is in the range. Flagged events in or out as the scope
@@ -44,7 +43,7 @@ UNSTORED = f"""(SELECT actor_key FROM funnel_dirty
 REACHED_LEVELS = f"""
 SELECT level, count() AS actors
 FROM (
-    SELECT multiIf({", ".join(f"reach_{k} >= {_SINCE}, {k}" for k in range(len(STEPS), 0, -1))}, 0) AS level
+    SELECT multiIf({", ".join(f"reach_{k} >= {SINCE_MOMENT}, {k}" for k in range(len(STEPS), 0, -1))}, 0) AS level
     FROM (
         SELECT actor_key, {", ".join(
             f"if({{include_flagged:UInt8}} = 1, max(reach_{k}), max(clean_reach_{k})) AS reach_{k}"

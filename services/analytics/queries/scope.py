@@ -45,6 +45,9 @@ IN_SUBQUERY_NOT_IN_PREWHERE = "optimize_move_to_prewhere = 0"
 # equal time keep the order the client sent them in (docs/METRICS.md). Integers compare and aggregate several
 # times faster than (time, seq) tuples.
 MOMENT = "(toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + seq)"
+# The first moment of the range: an event is at or after the range's start exactly when its moment is at or after
+# this one (seq < 256).
+SINCE_MOMENT = "toUInt64(toUnixTimestamp64Milli({since:DateTime64(3, 'UTC')})) * 256"
 SCOPE = f"""appspace_id = {{appspace:String}}
   AND event_time >= {{since:DateTime64(3, 'UTC')}} AND event_time < {{until:DateTime64(3, 'UTC')}}
   AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)

@@ -1,10 +1,11 @@
-"""`carthouse import FILE --appspace ID`: an NDJSON file of events into a running stack, through IngestService.Batch
-with the operator's rights on that appspace, so every row is validated, converted, fraud-checked and deduplicated
-exactly as the API does it.
+"""`carthouse import FILE --appspace ID`: an NDJSON file of events into a running stack, through the ingest
+pipeline with the operator's rights on that appspace (IngestService.Import: Batch's pipeline for large groups), so
+every row is validated, converted, fraud-checked and deduplicated exactly as the API does it.
 
-Rows are read in chunks of 6,400 events, sorted by time within a chunk and sent in batches of 100 (the API's
-limit), 64 at once (the ingest service commits concurrent batches together), two chunks in flight: the next
-chunk is read, converted and sent while the stack still works on the one before. Each row without an event_id gets
+Rows are read in chunks of up to 20,000 events (and 12 MiB), sorted by time within a chunk and sent as one
+IngestService.Import request, which the stack prepares on all its workers and stores in one INSERT (an INSERT's
+cost is mostly fixed: docs/PERFORMANCE.md); two chunks in flight: the next chunk is read, converted and sent
+while the stack still works on the one before. Each row without an event_id gets
 one derived from the appspace, its line number and its text, so a row sent twice (an interrupted run started
 again) is stored once. Progress is kept in FILE.import-state.json: the byte offset up to which every row is
 answered, saved after each chunk; a new run for the same appspace starts there. Refused rows go to
@@ -26,12 +27,13 @@ import orjson
 
 from app import ga4
 from carthouse.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from gateway.app import BODY_TOO_LARGE, MAX_BODY_BYTES
 from gateway.json_to_proto import JsonBindingError, JsonToProto
+from services.ingest.bulk import MAX_IMPORT
 
-BATCH = 100
-IN_FLIGHT = 64  # batches a chunk sends at once
+CHUNK = MAX_IMPORT  # events read, sorted by time and sent as one request before the progress is saved
+CHUNK_BYTES = 12 * 1024 * 1024  # below the stack's 16 MiB limit on a gRPC message
 CHUNKS_IN_FLIGHT = 2
-CHUNK = BATCH * IN_FLIGHT  # events read, sorted by time and sent before the progress is saved
 # JSON to protobuf as the REST gateway does it (compiled per type, built in C): a tenth of json_format's cost.
 TO_PROTO = JsonToProto()
 EVENT = events_pb2.EcommerceEvent.DESCRIPTOR
@@ -70,6 +72,7 @@ class Row:
     event: dict[str, Any] | None  # None: skipped
     error: str = ""  # not JSON, not an object, not an event the contract can hold: refused here
     message: events_pb2.EcommerceEvent | None = None
+    size: int = 0  # the message's bytes
 
 
 def state_path(source: Path) -> Path:
@@ -113,7 +116,11 @@ def read_rows(source: Path, state: ImportState, file_format: str) -> Iterator[Ro
             except (JsonBindingError, TypeError, ValueError) as exc:
                 yield Row(number, end, event, _message(exc))
                 continue
-            yield Row(number, end, event, message=message)
+            size = message.ByteSize()
+            if size > MAX_BODY_BYTES:  # what the API answers for a Track body of that size
+                yield Row(number, end, event, BODY_TOO_LARGE)
+                continue
+            yield Row(number, end, event, message=message, size=size)
 
 
 def _message(error: Exception) -> str:
@@ -141,21 +148,23 @@ def run_import(source: Path, channel: grpc.Channel, metadata: list[tuple[str, st
                 _saved(state, source, progress)
         finally:  # stopped early: what was sent is answered before the command ends, so nothing is half-sent
             for sent in in_flight:
-                for answer in sent.answers:
-                    answer.exception()
+                if sent.answer is not None:
+                    sent.answer.exception()
     return state
 
 
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
-    """The rows in chunks of CHUNK events (and the rows without one between them)."""
+    """The rows in chunks of at most CHUNK events and CHUNK_BYTES (and the rows without one between them)."""
     chunk: list[Row] = []
-    events = 0
+    events = size = 0
     for row in rows:
-        chunk.append(row)
-        events += row.message is not None
-        if events >= CHUNK:
+        if row.message is not None and (events == CHUNK or size + row.size > CHUNK_BYTES):
             yield chunk
-            chunk, events = [], 0
+            chunk, events, size = [], 0, 0
+        chunk.append(row)
+        if row.message is not None:
+            events += 1
+            size += row.size
     if chunk:
         yield chunk
 
@@ -163,30 +172,30 @@ def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
 @dataclass
 class SentChunk:
     rows: list[Row]
-    batches: list[list[Row]]
-    answers: list[grpc.Future]
+    sent: list[Row]  # the rows with an event, in the order sent
+    answer: grpc.Future | None  # None: nothing to send
 
 
 def _send_chunk(rows: list[Row], stub: ingest_pb2_grpc.IngestServiceStub,
                 metadata: list[tuple[str, str]]) -> SentChunk:
-    """Send a chunk's events in batches of one time order, all at once (gRPC futures, no thread each): a history
-    spread over months then writes a few parts per batch instead of one per month and table."""
+    """Send a chunk's events in one time order, as one request (a gRPC future, answered while the next chunk is
+    read): a history spread over months then writes a few parts per chunk instead of one per month and table."""
     sendable = sorted((row for row in rows if row.message is not None),
                       key=lambda row: str((row.event or {}).get("timestamp", "")))
-    batches = [sendable[start:start + BATCH] for start in range(0, len(sendable), BATCH)]
-    answers = [stub.Batch.future(ingest_pb2.BatchRequest(events=[row.message for row in batch]),
-                                 metadata=metadata, timeout=120) for batch in batches]
-    return SentChunk(rows, batches, answers)
+    if not sendable:
+        return SentChunk(rows, [], None)
+    answer = stub.Import.future(ingest_pb2.ImportRequest(events=[row.message for row in sendable]),
+                                metadata=metadata, timeout=300)
+    return SentChunk(rows, sendable, answer)
 
 
 def _record(sent: SentChunk, state: ImportState, rejected: IO[str]) -> None:
-    """Wait for a chunk's answers and write down its outcome; the chunk counts as done once every batch is
-    answered."""
+    """Wait for a chunk's answer and write down its outcome; the chunk counts as done once it is answered."""
     refused: dict[int, str] = {}  # line -> the server's error
-    for batch, answer in zip(sent.batches, sent.answers, strict=True):
-        for error in answer.result().errors:
+    if sent.answer is not None:
+        for error in sent.answer.result().errors:
             position, _, message = error.partition(": ")
-            refused[batch[int(position.removeprefix("events[").removesuffix("]"))].line] = message
+            refused[sent.sent[int(position.removeprefix("events[").removesuffix("]"))].line] = message
     for row in sent.rows:
         if row.error or row.line in refused:
             rejected.write(json.dumps({"line": row.line, "error": row.error or refused[row.line],
@@ -194,7 +203,7 @@ def _record(sent: SentChunk, state: ImportState, rejected: IO[str]) -> None:
             state.rejected += 1
         elif row.message is None:
             state.skipped += 1
-    state.accepted += sum(len(batch) for batch in sent.batches) - len(refused)
+    state.accepted += len(sent.sent) - len(refused)
     state.offset, state.line = sent.rows[-1].end, sent.rows[-1].line
     rejected.flush()
 

@@ -56,6 +56,10 @@ class PrepareJob:
     # The appspace's fraud settings overrides, passed on to FraudService.
     fraud_settings: dict = field(default_factory=dict)
     enrich: bool = True
+    # A slice of a larger request (Import): the index of its first event there, which errors are numbered from,
+    # and each event's seq (its order among the request's events of equal time); else seq is the index.
+    first_index: int = 0
+    seqs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -106,14 +110,14 @@ def prepare(job: PrepareJob) -> Prepared:
                 key_kind=job.key_kind,
                 request=job.request,
                 amounts=amounts[index],
-                seq=index,
+                seq=job.seqs[index] if job.seqs else index,
                 enrich=job.enrich,
             )
         )
     if checked:
         prepared.check_batch = checked.serialized(job.appspace_id, secret_key, job.base_currency, job.fraud_settings)
         prepared.check_rows = checked.rows
-    prepared.errors = [f"events[{i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
+    prepared.errors = [f"events[{job.first_index + i}]: {m}" if job.is_batch else m for i, m in sorted(errors.items())]
     return prepared
 
 

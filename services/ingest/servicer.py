@@ -68,3 +68,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             principal, request.SerializeToString(), len(request.events), request_context(context, self._trusted)
         )
         return ingest_pb2.BatchResponse(ok=True, accepted=result.accepted, errors=result.errors)
+
+    async def Import(
+        self, request: ingest_pb2.ImportRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.ImportResponse:
+        principal = self._auth.authenticate(context.invocation_metadata())
+        result = await self._pipeline.import_events(principal, request, request_context(context, self._trusted))
+        return ingest_pb2.ImportResponse(accepted=result.accepted, errors=result.errors)

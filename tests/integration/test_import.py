@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
-from app.importer import CHUNK, ImportState, rejected_path, run_import, state_path
+from app import cli, importer
+from app.importer import ImportState, rejected_path, run_import, state_path
 from carthouse.store.base import Store
 from tests.conftest import ShopKeys
 
@@ -73,8 +73,9 @@ def test_a_years_history_is_stored_and_refused_rows_are_kept_with_the_servers_er
 
 
 def test_an_interrupted_import_goes_on_where_it_stopped_and_stores_nothing_twice(
-        tmp_path: Path, channel, store: Store, new_appspace, operator) -> None:
+        tmp_path: Path, channel, store: Store, new_appspace, operator, monkeypatch) -> None:
     shop = new_appspace("enterprise")
+    monkeypatch.setattr(importer, "CHUNK", 1600)  # five chunks
     source = write(tmp_path / "interrupted.ndjson", [json.dumps(e) for e in history(8000)])
     def stop_after_the_first_chunk(state: ImportState) -> None:
         raise KeyboardInterrupt
@@ -82,9 +83,9 @@ def test_an_interrupted_import_goes_on_where_it_stopped_and_stores_nothing_twice
     with pytest.raises(KeyboardInterrupt):
         run_import(source, channel, operator(shop), shop.appspace_id, progress=stop_after_the_first_chunk)
     saved = ImportState.load(state_path(source), shop.appspace_id)
-    # The second chunk (1,600 rows) was in flight when the first one was saved: answered before run_import gave
-    # up, stored, but not recorded, so the next run sends it again.
-    assert saved.line == CHUNK and stored(store, shop)["n"] == 8000
+    # The chunks after the first were in flight when the first one was saved: answered before run_import gave
+    # up, stored, but not recorded, so the next run sends them again.
+    assert saved.line == 1600 and stored(store, shop)["n"] == 1600 * importer.CHUNKS_IN_FLIGHT
     finished = run_import(source, channel, operator(shop), shop.appspace_id)
     assert finished.line == 8000
     assert stored(store, shop) == {"n": 8000, "ids": 8000, "orders": 2666}

@@ -65,13 +65,19 @@ class ImportState:
         temporary.replace(path)
 
 
-@dataclass
+NOT_AN_OBJECT = "not a JSON object"
+
+
+@dataclass(slots=True)
 class Row:
+    """A line of the file; only its text is kept once its event is sent (a refused row's event is made again from
+    it for the rejected file), so that the chunks in flight hold little besides the file's bytes."""
+
     line: int
     end: int  # the byte offset after this row
-    event: dict[str, Any] | None  # None: skipped
+    text: bytes
     error: str = ""  # not JSON, not an object, not an event the contract can hold: refused here
-    message: events_pb2.EcommerceEvent | None = None
+    message: events_pb2.EcommerceEvent | None = None  # None and no error: skipped
     size: int = 0  # the message's bytes
 
 
@@ -87,6 +93,27 @@ def derived_event_id(appspace_id: str, line: int, text: bytes) -> str:
     return str(uuid.uuid5(EVENT_IDS, f"{appspace_id}:{line}:{hashlib.sha256(text).hexdigest()}"))
 
 
+class NotAnObject(ValueError):
+    pass
+
+
+def event_of_line(text: bytes, line: int, appspace_id: str, file_format: str) -> dict[str, Any] | None:
+    """A line as an event of the batch API's shape, with an event_id derived from it if it has none; None for an
+    empty line and a row that is not an ecommerce event."""
+    if not text.strip():
+        return None
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise NotAnObject from None
+    if not isinstance(parsed, dict):
+        raise NotAnObject
+    event = ga4.event_of(parsed) if file_format == "ga4" else parsed
+    if event is not None:
+        event.setdefault("event_id", derived_event_id(appspace_id, line, text))
+    return event
+
+
 def read_rows(source: Path, state: ImportState, file_format: str) -> Iterator[Row]:
     """The file's rows from where the last run stopped, each made an event of the batch API's shape."""
     with source.open("rb") as lines:
@@ -95,32 +122,24 @@ def read_rows(source: Path, state: ImportState, file_format: str) -> Iterator[Ro
         for text in lines:
             number += 1
             end += len(text)
-            if not text.strip():
-                yield Row(number, end, None)
-                continue
             try:
-                parsed = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                yield Row(number, end, None, "not a JSON object")
+                event = event_of_line(text, number, state.appspace_id, file_format)
+            except NotAnObject:
+                yield Row(number, end, text, NOT_AN_OBJECT)
                 continue
-            if not isinstance(parsed, dict):
-                yield Row(number, end, None, "not a JSON object")
-                continue
-            event = ga4.event_of(parsed) if file_format == "ga4" else parsed
             if event is None:
-                yield Row(number, end, None)
+                yield Row(number, end, text)
                 continue
-            event.setdefault("event_id", derived_event_id(state.appspace_id, number, text))
             try:  # a row the contract cannot hold is refused here, with the gateway's own conversion and words
                 message = events_pb2.EcommerceEvent(**TO_PROTO.keywords(EVENT, event))
             except (JsonBindingError, TypeError, ValueError) as exc:
-                yield Row(number, end, event, _message(exc))
+                yield Row(number, end, text, _message(exc))
                 continue
             size = message.ByteSize()
             if size > MAX_BODY_BYTES:  # what the API answers for a Track body of that size
-                yield Row(number, end, event, BODY_TOO_LARGE)
+                yield Row(number, end, text, BODY_TOO_LARGE)
                 continue
-            yield Row(number, end, event, message=message, size=size)
+            yield Row(number, end, text, message=message, size=size)
 
 
 def _message(error: Exception) -> str:
@@ -140,11 +159,11 @@ def run_import(source: Path, channel: grpc.Channel, metadata: list[tuple[str, st
         try:
             for chunk in _chunks(read_rows(source, state, file_format)):
                 if len(in_flight) == CHUNKS_IN_FLIGHT:
-                    _record(in_flight.pop(0), state, rejected)
+                    _record(in_flight.pop(0), state, rejected, file_format)
                     _saved(state, source, progress)
                 in_flight.append(_send_chunk(chunk, stub, metadata))
             while in_flight:
-                _record(in_flight.pop(0), state, rejected)
+                _record(in_flight.pop(0), state, rejected, file_format)
                 _saved(state, source, progress)
         finally:  # stopped early: what was sent is answered before the command ends, so nothing is half-sent
             for sent in in_flight:
@@ -180,28 +199,31 @@ def _send_chunk(rows: list[Row], stub: ingest_pb2_grpc.IngestServiceStub,
                 metadata: list[tuple[str, str]]) -> SentChunk:
     """Send a chunk's events in one time order, as one request (a gRPC future, answered while the next chunk is
     read): a history spread over months then writes a few parts per chunk instead of one per month and table."""
-    sendable = sorted((row for row in rows if row.message is not None),
-                      key=lambda row: str((row.event or {}).get("timestamp", "")))
+    sendable = sorted((row for row in rows if row.message is not None), key=lambda row: row.message.timestamp)
     if not sendable:
         return SentChunk(rows, [], None)
-    answer = stub.Import.future(ingest_pb2.ImportRequest(events=[row.message for row in sendable]),
-                                metadata=metadata, timeout=300)
-    return SentChunk(rows, sendable, answer)
+    request = ingest_pb2.ImportRequest(events=[row.message for row in sendable])
+    for row in sendable:
+        row.message = None
+    return SentChunk(rows, sendable, stub.Import.future(request, metadata=metadata, timeout=300))
 
 
-def _record(sent: SentChunk, state: ImportState, rejected: IO[str]) -> None:
+def _record(sent: SentChunk, state: ImportState, rejected: IO[str], file_format: str) -> None:
     """Wait for a chunk's answer and write down its outcome; the chunk counts as done once it is answered."""
     refused: dict[int, str] = {}  # line -> the server's error
     if sent.answer is not None:
         for error in sent.answer.result().errors:
             position, _, message = error.partition(": ")
             refused[sent.sent[int(position.removeprefix("events[").removesuffix("]"))].line] = message
+    sent_lines = {row.line for row in sent.sent}
     for row in sent.rows:
         if row.error or row.line in refused:
+            event = None if row.error == NOT_AN_OBJECT else event_of_line(row.text, row.line, state.appspace_id,
+                                                                           file_format)
             rejected.write(json.dumps({"line": row.line, "error": row.error or refused[row.line],
-                                       "event": row.event}) + "\n")
+                                       "event": event}) + "\n")
             state.rejected += 1
-        elif row.message is None:
+        elif row.line not in sent_lines:
             state.skipped += 1
     state.accepted += len(sent.sent) - len(refused)
     state.offset, state.line = sent.rows[-1].end, sent.rows[-1].line

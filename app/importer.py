@@ -1,9 +1,9 @@
 """`carthouse import FILE --appspace ID`: an NDJSON file of events into a running stack, through the ingest
-pipeline with the operator's rights on that appspace (IngestService.Import: Batch's pipeline for large groups), so
+pipeline with the operator's rights on that appspace (ImportService.Import: Batch's pipeline for large groups), so
 every row is validated, converted, fraud-checked and deduplicated exactly as the API does it.
 
 Rows are read in chunks of up to 20,000 events (and 12 MiB), sorted by time within a chunk and sent as one
-IngestService.Import request, which the stack prepares on all its workers and stores in one INSERT (an INSERT's
+ImportService.Import request, which the stack prepares on all its workers and stores in one INSERT (an INSERT's
 cost is mostly fixed: docs/PERFORMANCE.md); two chunks in flight: the next chunk is read, converted and sent
 while the stack still works on the one before. Each row without an event_id gets
 one derived from the appspace, its line number and its text, so a row sent twice (an interrupted run started
@@ -149,7 +149,7 @@ def _message(error: Exception) -> str:
 def run_import(source: Path, channel: grpc.Channel, metadata: list[tuple[str, str]], appspace_id: str,
                file_format: str = "ndjson", progress: Callable[[ImportState], None] | None = None) -> ImportState:
     """Import ``source``; answers the state at the end (also saved beside the file)."""
-    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+    stub = ingest_pb2_grpc.ImportServiceStub(channel)
     state = ImportState.load(state_path(source), appspace_id)
     with rejected_path(source).open("a") as rejected:
         # Two chunks in flight: the next chunk is read, converted and sent while the stack still works on the one
@@ -195,7 +195,7 @@ class SentChunk:
     answer: grpc.Future | None  # None: nothing to send
 
 
-def _send_chunk(rows: list[Row], stub: ingest_pb2_grpc.IngestServiceStub,
+def _send_chunk(rows: list[Row], stub: ingest_pb2_grpc.ImportServiceStub,
                 metadata: list[tuple[str, str]]) -> SentChunk:
     """Send a chunk's events in one time order, as one request (a gRPC future, answered while the next chunk is
     read): a history spread over months then writes a few parts per chunk instead of one per month and table."""

@@ -85,8 +85,10 @@ class _Wiring:
     admin_token: str
 
 
-def _ingest_binding(settings: Settings, wiring: _Wiring, checks: IngestChecks, store: Store,
-                    redis_client: redis.Redis, authenticator: Authenticator, resources: ExitStack) -> ServiceBinding:
+def _ingest_bindings(settings: Settings, wiring: _Wiring, checks: IngestChecks, store: Store,
+                     redis_client: redis.Redis, authenticator: Authenticator,
+                     resources: ExitStack) -> list[ServiceBinding]:
+    """IngestService and ImportService: one pipeline, one writer."""
     writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
     resources.callback(writer.stop)
     preparer = RowPreparer(settings.ingest_workers, follow_parent_process)
@@ -94,11 +96,13 @@ def _ingest_binding(settings: Settings, wiring: _Wiring, checks: IngestChecks, s
     fraud = checks.fraud if checks.fraud is not None else FraudClient(wiring.fraud_target)
     pipeline = IngestPipeline(preparer, Quota(redis_client), writer, fx_target=wiring.fx_target, fraud=fraud,
                               enrich=checks.enrich)
-    return ServiceBinding(
-        ingest_servicer.SERVICE_NAME,
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-        ingest_servicer.IngestServicer(authenticator, pipeline, clientip.parse_networks(settings.grpc_trusted_peers)),
-    )
+    trusted = clientip.parse_networks(settings.grpc_trusted_peers)
+    return [
+        ServiceBinding(ingest_servicer.SERVICE_NAME, ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+                       ingest_servicer.IngestServicer(authenticator, pipeline, trusted)),
+        ServiceBinding(ingest_servicer.IMPORT_SERVICE_NAME, ingest_pb2_grpc.add_ImportServiceServicer_to_server,
+                       ingest_servicer.ImportServicer(authenticator, pipeline, trusted)),
+    ]
 
 
 def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, checks: IngestChecks, store: Store,
@@ -109,7 +113,7 @@ def _bindings(settings: Settings, services: Sequence[str], wiring: _Wiring, chec
     redis_client = redis_server.connect(redis_url)
     bindings = []
     if "ingest" in services:
-        bindings.append(_ingest_binding(settings, wiring, checks, store, redis_client, authenticator, resources))
+        bindings += _ingest_bindings(settings, wiring, checks, store, redis_client, authenticator, resources)
     if "analytics" in services:
         # The workers that rewrite stored rows of users never run at once (deletions.py explains why).
         rewrites = threading.Lock()

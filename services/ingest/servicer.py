@@ -13,6 +13,7 @@ from services.ingest.model import RequestContext
 from services.ingest.pipeline import IngestPipeline
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+IMPORT_SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["ImportService"].full_name
 
 
 def peer_address(context: grpc.aio.ServicerContext) -> str:
@@ -68,6 +69,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             principal, request.SerializeToString(), len(request.events), request_context(context, self._trusted)
         )
         return ingest_pb2.BatchResponse(ok=True, accepted=result.accepted, errors=result.errors)
+
+
+class ImportServicer(ingest_pb2_grpc.ImportServiceServicer):
+    """History imports through the same pipeline as IngestService, in large requests."""
+
+    def __init__(
+        self, authenticator: Authenticator, pipeline: IngestPipeline, trusted_peers: Sequence[clientip.Network] = ()
+    ) -> None:
+        self._auth = authenticator
+        self._pipeline = pipeline
+        self._trusted = list(trusted_peers)
 
     async def Import(
         self, request: ingest_pb2.ImportRequest, context: grpc.aio.ServicerContext

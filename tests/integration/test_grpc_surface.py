@@ -12,6 +12,7 @@ from tests.builders import key
 
 SERVICES = [
     "carthouse.v1.IngestService",
+    "carthouse.v1.ImportService",
     "carthouse.v1.AnalyticsService",
     "carthouse.v1.FraudService",
     "carthouse.v1.FxService",

@@ -1,4 +1,4 @@
-"""IngestService.Import (what `carthouse import` sends): a request of thousands of events prepared in slices by
+"""ImportService.Import (what `carthouse import` sends): a request of thousands of events prepared in slices by
 every worker yet answered and stored as one request: errors numbered in the whole request, duplicates within it
 stored once, one time received, equal times ordered across the slices' edges; its limits and its key."""
 
@@ -10,11 +10,16 @@ import grpc
 import pytest
 
 from carthouse.store import Store
-from carthouse.v1 import ingest_pb2
+from carthouse.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.bulk import MAX_IMPORT, SLICE
 from tests.builders import ADD_TO_CART, event, key
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
+
+
+@pytest.fixture(scope="module")
+def imports(channel: grpc.Channel) -> ingest_pb2_grpc.ImportServiceStub:
+    return ingest_pb2_grpc.ImportServiceStub(channel)
 
 
 def at(second: int) -> str:
@@ -25,7 +30,7 @@ def import_request(events: list) -> ingest_pb2.ImportRequest:
     return ingest_pb2.ImportRequest(events=events)
 
 
-def test_a_request_of_several_slices_is_answered_and_stored_as_one(ingest, store: Store, new_appspace) -> None:
+def test_a_request_of_several_slices_is_answered_and_stored_as_one(imports, store: Store, new_appspace) -> None:
     shop = new_appspace("enterprise")
     size = 2 * SLICE + 500
     events = [event(ADD_TO_CART, user_id=f"u{n}", timestamp=at(n)) for n in range(size)]
@@ -38,7 +43,7 @@ def test_a_request_of_several_slices_is_answered_and_stored_as_one(ingest, store
     for n in range(SLICE - 2, SLICE + 3):
         if n != SLICE:
             events[n] = event(ADD_TO_CART, user_id=f"tie{n}", timestamp=at(0))
-    answer = ingest.Import(import_request(events), metadata=key(shop.secret_key))
+    answer = imports.Import(import_request(events), metadata=key(shop.secret_key))
     assert answer.accepted == size - 3
     assert list(answer.errors) == [
         "events[7]: transaction_id is required for purchase events",
@@ -57,7 +62,7 @@ def test_a_request_of_several_slices_is_answered_and_stored_as_one(ingest, store
         (f"tie{SLICE - 2}", 1), (f"tie{SLICE - 1}", 2), (f"tie{SLICE + 1}", 3), (f"tie{SLICE + 2}", 4)]
 
 
-def test_an_import_needs_a_secret_key_and_between_one_and_the_maximum_events(ingest, store: Store,
+def test_an_import_needs_a_secret_key_and_between_one_and_the_maximum_events(imports, store: Store,
                                                                                new_appspace) -> None:
     shop = new_appspace("enterprise")
     refusals = [
@@ -68,10 +73,10 @@ def test_an_import_needs_a_secret_key_and_between_one_and_the_maximum_events(ing
     ]
     for metadata, events, code, message in refusals:
         with pytest.raises(grpc.RpcError) as caught:
-            ingest.Import(import_request(events), metadata=metadata)
+            imports.Import(import_request(events), metadata=metadata)
         assert (caught.value.code(), caught.value.details()) == (code, message)
     assert store.scalar("SELECT count() FROM events WHERE appspace_id = {a:String}", {"a": shop.appspace_id}) == 0
-    assert ingest.Import(import_request([event(ADD_TO_CART)] * MAX_IMPORT), metadata=key(shop.secret_key)).accepted \
+    assert imports.Import(import_request([event(ADD_TO_CART)] * MAX_IMPORT), metadata=key(shop.secret_key)).accepted \
         == MAX_IMPORT
     assert store.scalar("SELECT count() FROM events WHERE appspace_id = {a:String}",
                         {"a": shop.appspace_id}) == MAX_IMPORT

@@ -43,9 +43,8 @@ def request_context(context: grpc.aio.ServicerContext, trusted: Sequence[clienti
     return RequestContext(ip=client, user_agent=user_agent)
 
 
-class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    """Authenticates, then hands the request to the pipeline. The events themselves are translated from
-    protobuf by the preparation workers (services/ingest/prepare.py), which receive the serialized request."""
+class _PipelineServicer:
+    """What both servicers hold: who may call, the pipeline, whose forwarded client address to believe."""
 
     def __init__(
         self, authenticator: Authenticator, pipeline: IngestPipeline, trusted_peers: Sequence[clientip.Network] = ()
@@ -53,6 +52,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._auth = authenticator
         self._pipeline = pipeline
         self._trusted = list(trusted_peers)
+
+
+class IngestServicer(_PipelineServicer, ingest_pb2_grpc.IngestServiceServicer):
+    """Authenticates, then hands the request to the pipeline. The events themselves are translated from
+    protobuf by the preparation workers (services/ingest/prepare.py), which receive the serialized request."""
 
     async def Track(
         self, request: ingest_pb2.TrackRequest, context: grpc.aio.ServicerContext
@@ -71,15 +75,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.BatchResponse(ok=True, accepted=result.accepted, errors=result.errors)
 
 
-class ImportServicer(ingest_pb2_grpc.ImportServiceServicer):
+class ImportServicer(_PipelineServicer, ingest_pb2_grpc.ImportServiceServicer):
     """History imports through the same pipeline as IngestService, in large requests."""
-
-    def __init__(
-        self, authenticator: Authenticator, pipeline: IngestPipeline, trusted_peers: Sequence[clientip.Network] = ()
-    ) -> None:
-        self._auth = authenticator
-        self._pipeline = pipeline
-        self._trusted = list(trusted_peers)
 
     async def Import(
         self, request: ingest_pb2.ImportRequest, context: grpc.aio.ServicerContext

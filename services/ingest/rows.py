@@ -32,7 +32,9 @@ class StoredEvent:
 
 
 def clickhouse_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    """'YYYY-MM-DD hh:mm:ss.mmm' of a UTC moment (isoformat truncates to milliseconds, as ClickHouse's
+    DateTime64(3) would; half the cost of strftime)."""
+    return moment.isoformat(" ", "milliseconds")[:23]
 
 
 def property_text(value: object) -> str:

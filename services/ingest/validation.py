@@ -7,10 +7,12 @@ Messages the spec prints are used verbatim; the ones it leaves open follow the s
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from carthouse.money import decimal_from_json, is_currency_code
 from services.ingest.model import IncomingEvent, IncomingItem
@@ -31,6 +33,8 @@ MAX_QUANTITY = 1_000_000
 MAX_STRING = 4096
 PUBLISHABLE_BACKFILL = timedelta(hours=72)
 MAX_CLOCK_SKEW = timedelta(minutes=10)
+# What str(uuid.UUID(...)) gives: an event_id already in this form needs no normalising.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 EVENTS_REQUIRED = "events array is required and must not be empty"
 BATCH_TOO_LARGE = "Maximum 100 events per batch"
@@ -42,13 +46,25 @@ class ValidationError(ValueError):
     """The event breaks the contract; ``str(error)`` is the message the client sees."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Limits:
-    """What the caller may do, given its key and plan."""
+    """What the caller may do, given its key and plan; the time window it implies, worked out once per request."""
 
     now: datetime
     is_secret_key: bool
     retention_days: int
+
+    @cached_property
+    def latest(self) -> datetime:
+        return self.now + MAX_CLOCK_SKEW
+
+    @cached_property
+    def earliest_publishable(self) -> datetime:
+        return self.now - PUBLISHABLE_BACKFILL
+
+    @cached_property
+    def earliest_kept(self) -> datetime:
+        return self.now - timedelta(days=self.retention_days)
 
 
 def _amount(name: str, value: float | None) -> Decimal | None:
@@ -81,11 +97,11 @@ def parse_timestamp(text: str, limits: Limits) -> datetime:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last date Python can represent
         raise ValidationError("timestamp must be an ISO 8601 date-time") from None
-    if moment > limits.now + MAX_CLOCK_SKEW:
+    if moment > limits.latest:
         raise ValidationError("timestamp must not be more than 10 minutes in the future")
-    if not limits.is_secret_key and moment < limits.now - PUBLISHABLE_BACKFILL:
+    if not limits.is_secret_key and moment < limits.earliest_publishable:
         raise ValidationError("timestamp older than 72 hours requires a secret key")
-    if moment < limits.now - timedelta(days=limits.retention_days):
+    if moment < limits.earliest_kept:
         raise ValidationError(f"timestamp is older than the plan's {limits.retention_days}-day retention")
     return moment
 
@@ -142,7 +158,7 @@ def validate_event(event: IncomingEvent, limits: Limits) -> datetime | None:
     for index, item in enumerate(event.items):
         _check_item(index, item)
     _check_properties(event.properties)
-    if event.event_id:
+    if event.event_id and not CANONICAL_UUID.match(event.event_id):  # the usual form is kept as it is
         try:
             event.event_id = str(uuid.UUID(event.event_id))
         except ValueError:

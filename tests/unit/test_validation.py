@@ -91,6 +91,12 @@ def test_properties_must_be_scalars() -> None:
 
 def test_event_id_must_be_a_uuid() -> None:
     assert message(purchase(event_id="not-a-uuid")) == "event_id must be a UUID"
+    # The usual form, and upper case or braces, all end up as the usual form.
+    for sent in ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+                 "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0eebc999c0b4ef8bb6d6bb9bd380a11"):
+        event = purchase(event_id=sent)
+        validate_event(event, SECRET)
+        assert event.event_id == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
 
 
 def test_timestamp_rules() -> None:

@@ -40,6 +40,7 @@ from services.fx.storage import RateRepository
 from services.ingest import servicer as ingest_servicer
 from services.ingest.dedup import Deduplicator
 from services.ingest.fraud_check import FraudChecker, FraudClient
+from services.ingest.journal import GroupJournal
 from services.ingest.pipeline import IngestPipeline
 from services.ingest.prepare import RowPreparer
 from services.ingest.quota import Quota
@@ -89,7 +90,8 @@ def _ingest_bindings(settings: Settings, wiring: _Wiring, checks: IngestChecks, 
                      redis_client: redis.Redis, authenticator: Authenticator,
                      resources: ExitStack) -> list[ServiceBinding]:
     """IngestService and ImportService: one pipeline, one writer."""
-    writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot)).start()
+    writer = GroupCommitWriter(store, Deduplicator(redis_client, store, store.exclusive_slot),
+                               GroupJournal.in_data_dir(settings.data_dir)).start()
     resources.callback(writer.stop)
     preparer = RowPreparer(settings.ingest_workers, follow_parent_process)
     resources.callback(preparer.close)

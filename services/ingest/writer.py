@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from carthouse.errors import STORE_UNAVAILABLE, Unavailable
 from carthouse.store import Store
 from services.ingest.dedup import Deduplicator, Verdict
+from services.ingest.journal import GroupJournal
 from services.ingest.rows import StoredEvent
 from services.ingest.storage import write_events
 
@@ -67,6 +68,7 @@ class GroupCommitWriter:
         self,
         store: Store,
         deduplicator: Deduplicator,
+        journal: GroupJournal,
         max_group_rows: int = MAX_GROUP_ROWS,
         commit_interval: float = COMMIT_INTERVAL_SECONDS,
         loaded_commit_interval: float = LOADED_COMMIT_INTERVAL_SECONDS,
@@ -74,6 +76,7 @@ class GroupCommitWriter:
     ) -> None:
         self._store = store
         self._dedup = deduplicator
+        self._journal = journal
         self._max_group_rows = max_group_rows
         self._commit_interval = commit_interval
         self._loaded_commit_interval = max(commit_interval, loaded_commit_interval)
@@ -86,7 +89,9 @@ class GroupCommitWriter:
         self.rows_written = 0
 
     def start(self) -> GroupCommitWriter:
+        """Before the first request: the groups a killed writer left half-written are made whole (journal.py)."""
         self._dedup.start()
+        self._journal.repeat_left(lambda lines, token: write_events(self._store, lines, token))
         self._thread.start()
         return self
 
@@ -210,13 +215,17 @@ class GroupCommitWriter:
         attempt did write (some of the materialized views' tables) is skipped, so a transient failure heals
         without a half-written or doubled group."""
         token = uuid.uuid4().hex
-        for attempt, delay in enumerate((*WRITE_RETRY_DELAYS, None)):
-            try:
-                write_events(self._store, lines, token)
-                return
-            except Exception as exc:
-                if delay is None:
-                    raise
-                log.warning("write of %d events failed (attempt %d), retrying in %.1f s: %s",
-                            len(lines), attempt + 1, delay, exc)
-                time.sleep(delay)
+        self._journal.begin(token, lines)  # until the attempts are over: a kill in between is mended at start
+        try:
+            for attempt, delay in enumerate((*WRITE_RETRY_DELAYS, None)):
+                try:
+                    write_events(self._store, lines, token)
+                    return
+                except Exception as exc:
+                    if delay is None:
+                        raise
+                    log.warning("write of %d events failed (attempt %d), retrying in %.1f s: %s",
+                                len(lines), attempt + 1, delay, exc)
+                    time.sleep(delay)
+        finally:
+            self._journal.end(token)

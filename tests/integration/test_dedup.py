@@ -21,6 +21,7 @@ from carthouse.store import Store, StoreUnavailable
 from services.ingest import dedup, writer
 from services.ingest.amounts import EventAmounts
 from services.ingest.dedup import Deduplicator, Verdict
+from services.ingest.journal import GroupJournal
 from services.ingest.model import IncomingEvent, RequestContext
 from services.ingest.rows import StoredEvent, build_row, clickhouse_time
 from services.ingest.storage import write_events
@@ -261,10 +262,11 @@ def run_write(group_writer: GroupCommitWriter, events: list[StoredEvent]) -> Bas
 
 
 def test_a_request_waits_for_another_writers_group_and_is_answered_when_it_commits(
-    client: redis.Redis, store: Store, appspace: str
+    client: redis.Redis, store: Store, appspace: str, tmp_path: Path
 ) -> None:
     other = Deduplicator(client, store).start()
-    group_writer = GroupCommitWriter(store, Deduplicator(client, store), commit_interval=0.01).start()
+    group_writer = GroupCommitWriter(store, Deduplicator(client, store), GroupJournal(tmp_path),
+                                     commit_interval=0.01).start()
     try:
         assert other.screen([purchase(appspace, "o1")]).verdicts == [FRESH]
         outcome: list[BaseException | None] = []
@@ -288,11 +290,12 @@ def test_a_request_waits_for_another_writers_group_and_is_answered_when_it_commi
 
 
 def test_a_request_waiting_too_long_on_a_live_writer_is_a_503_and_one_waiting_at_shutdown_too(
-    client: redis.Redis, store: Store, appspace: str, monkeypatch: pytest.MonkeyPatch
+    client: redis.Redis, store: Store, appspace: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(writer, "UNDECIDED_LIMIT_SECONDS", 0.5)
     other = Deduplicator(client, store).start()
-    group_writer = GroupCommitWriter(store, Deduplicator(client, store), commit_interval=0.01).start()
+    group_writer = GroupCommitWriter(store, Deduplicator(client, store), GroupJournal(tmp_path),
+                                     commit_interval=0.01).start()
     try:
         assert other.screen([purchase(appspace, "o1"), purchase(appspace, "o2")]).verdicts == [FRESH, FRESH]
         error = run_write(group_writer, [purchase(appspace, "o1")])
@@ -330,13 +333,13 @@ def test_a_writer_gone_quiet_is_taken_for_dead_after_its_ttl(
 
 
 def test_a_group_after_a_large_one_gathers_for_the_loaded_interval_or_rows_and_one_after_a_small_one_does_not(
-    client: redis.Redis, store: Store, appspace: str
+    client: redis.Redis, store: Store, appspace: str, tmp_path: Path
 ) -> None:
     """Requests queueing (the group before held LOADED_AFTER_ROWS) make the next INSERT wait for a larger group:
     until the loaded interval, or until it holds the loaded group's rows; a lone sender's requests keep the short
     interval."""
-    group_writer = GroupCommitWriter(store, Deduplicator(client, store), commit_interval=0.01,
-                                     loaded_commit_interval=3.0, loaded_group_rows=50).start()
+    group_writer = GroupCommitWriter(store, Deduplicator(client, store), GroupJournal(tmp_path),
+                                     commit_interval=0.01, loaded_commit_interval=3.0, loaded_group_rows=50).start()
 
     def acknowledged_after(events: list[StoredEvent]) -> float:
         handed = time.monotonic()
@@ -355,5 +358,34 @@ def test_a_group_after_a_large_one_gathers_for_the_loaded_interval_or_rows_and_o
         assert after_small < 2.5, after_small
         assert holding_enough < 2.5, holding_enough
         assert len(stored(store, appspace)) == 2 * writer.LOADED_AFTER_ROWS + 52
+    finally:
+        group_writer.stop()
+
+
+def test_groups_a_killed_writer_left_in_its_journal_are_repeated_at_start_once_and_whole(
+    client: redis.Redis, store: Store, appspace: str, tmp_path: Path
+) -> None:
+    """A writer claimed two groups' keys and was killed: after the first group's INSERT but before removing its
+    note, and before the second's INSERT began. The next writer repeats both notes with their own tokens before it
+    takes a request: the first writes nothing again (each table skips the token's block), the second is stored
+    whole; the clients' retries are then duplicates."""
+    journal = GroupJournal(tmp_path / "journal")
+    events = [purchase(appspace, order) for order in ("j1", "j2", "j3")]
+    dead = Deduplicator(client, store).start()
+    assert dead.screen(events).verdicts == [FRESH] * 3
+    token = uuid.uuid4().hex
+    journal.begin(token, [event.line for event in events[:2]])
+    write_events(store, [event.line for event in events[:2]], token)
+    journal.begin(uuid.uuid4().hex, [events[2].line])
+    killed(dead, client)
+    group_writer = GroupCommitWriter(store, Deduplicator(client, store), journal, commit_interval=0.01).start()
+    try:
+        assert list(journal.left()) == []
+        assert stored(store, appspace) == {eid("j1"): 1, eid("j2"): 1, eid("j3"): 1}
+        per_table = {table: store.scalar(f"SELECT count() FROM {table} WHERE appspace_id = {{a:String}}",
+                                         {"a": appspace}) for table in ("actor_hours", "attribution_dirty")}
+        assert per_table == {"actor_hours": 3, "attribution_dirty": 3}
+        assert run_write(group_writer, events) is None  # the retries
+        assert stored(store, appspace) == {eid("j1"): 1, eid("j2"): 1, eid("j3"): 1}
     finally:
         group_writer.stop()

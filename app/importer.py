@@ -153,8 +153,8 @@ def run_import(source: Path, channel: grpc.Channel, metadata: list[tuple[str, st
     state = ImportState.load(state_path(source), appspace_id)
     with rejected_path(source).open("a") as rejected:
         # Two chunks in flight: the next chunk is read, converted and sent while the stack still works on the one
-        # before (15 % faster than one at a time, whose last batches left the stack idle). An interrupt leaves at
-        # most the newer one unrecorded: its rows are sent again on the next run, and recognised by their ids.
+        # before (one at a time, the stack would wait while the command reads). An interrupt leaves at most the
+        # newer one unrecorded: its rows are sent again on the next run, and recognised by their ids.
         in_flight: list[SentChunk] = []
         try:
             for chunk in _chunks(read_rows(source, state, file_format)):

@@ -58,7 +58,7 @@ class IngestPipeline:
         prepared = await self._prepare(principal, payload, request, is_batch=False)
         if prepared.errors:
             raise InvalidArgument(prepared.errors[0])
-        await self._store(principal, prepared)
+        await self._store(principal, [prepared])
 
     async def batch(
         self, principal: Principal, payload: bytes, event_count: int, request: RequestContext
@@ -69,7 +69,7 @@ class IngestPipeline:
         if event_count > MAX_BATCH:
             raise InvalidArgument(BATCH_TOO_LARGE)
         prepared = await self._prepare(principal, payload, request, is_batch=True)
-        await self._store(principal, prepared)
+        await self._store(principal, [prepared])
         return IngestResult(accepted=len(prepared.rows), errors=prepared.errors)
 
     async def import_events(
@@ -87,13 +87,9 @@ class IngestPipeline:
             self._prepare(principal, part.payload, context, is_batch=True, now=now, first_index=part.first_index,
                           seqs=part.seqs)
             for part in slices_of(request.events)))
-        accepted = sum(len(part.rows) for part in parts)
-        if accepted:
-            self._admit(principal, accepted)
-            screened = await asyncio.gather(*(self._screened(part) for part in parts))
-            await self._writer.write_async([row for part in screened for row in part.rows],
-                                           [row for part in screened for row in part.blocked])
-        return IngestResult(accepted=accepted, errors=[error for part in parts for error in part.errors])
+        await self._store(principal, parts)
+        return IngestResult(accepted=sum(len(part.rows) for part in parts),
+                            errors=[error for part in parts for error in part.errors])
 
     async def _prepare(self, principal: Principal, payload: bytes, request: RequestContext, is_batch: bool,
                        now: datetime | None = None, first_index: int = 0, seqs: tuple[int, ...] = ()) -> Prepared:
@@ -116,21 +112,19 @@ class IngestPipeline:
             )
         )
 
-    async def _store(self, principal: Principal, prepared: Prepared) -> None:
-        """Plan gate, quota, fraud check, write."""
-        if not prepared.rows:
+    async def _store(self, principal: Principal, parts: list[Prepared]) -> None:
+        """Plan gate, quota, fraud check of each prepared part, then one write of them all. Blocked events count
+        against the quota like stored ones, so the answers and limits a client sees do not reveal them."""
+        rows = sum(len(part.rows) for part in parts)
+        if not rows:
             return
-        self._admit(principal, len(prepared.rows))
-        screened = await self._screened(prepared)
-        await self._writer.write_async(screened.rows, screened.blocked)
-
-    def _admit(self, principal: Principal, rows: int) -> None:
-        """Plan gate and quota. Blocked events count against the quota like stored ones, so the answers and
-        limits a client sees do not reveal them."""
         plan = principal.appspace.plan
         if not plan.ecommerce:
             raise PermissionDenied(FREE_TIER, error_code="FEATURE_GATED")
         self._quota.reserve(principal.appspace.appspace_id, rows, plan.monthly_events, self._clock())
+        screened = await asyncio.gather(*(self._screened(part) for part in parts))
+        await self._writer.write_async([row for part in screened for row in part.rows],
+                                       [row for part in screened for row in part.blocked])
 
     async def _screened(self, prepared: Prepared) -> Screened:
         """The rows with FraudService's verdicts: flagged ones marked, blocked ones apart."""

@@ -34,3 +34,11 @@ def running_gateway(upstream: str, redis_url: str, **config: object) -> Iterator
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def with_window_to_spare(window_seconds: int, needed_seconds: float) -> None:
+    """Waits for the rate limit's next window when the current one (windows are aligned to the clock) ends within
+    ``needed_seconds``: a test counting requests in one window must not have them straddle its edge."""
+    left = window_seconds - time.time() % window_seconds
+    if left < needed_seconds:
+        time.sleep(left + 0.05)

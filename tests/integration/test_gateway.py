@@ -12,10 +12,11 @@ import pytest
 from openapi_spec_validator import validate
 
 from carthouse.store import Store
+from gateway import ratelimit
 from tests.builders import ADD_TO_CART, BROWSER, SPEC_PURCHASE
 from tests.builders import body as purchase
 from tests.conftest import AppspaceFactory, ShopKeys
-from tests.gateway_fixture import running_gateway
+from tests.gateway_fixture import running_gateway, with_window_to_spare
 from tests.test_contract import EXTRA_ROUTES, documented_routes
 
 TRACK = "/v1/api/analytics/ecommerce/track"
@@ -248,6 +249,7 @@ def test_rate_limit_headers_and_429(stack, redis_server) -> None:
     client_ip = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
     headers = {"X-Forwarded-For": client_ip}
     with gateway_client(stack, redis_server, rate_limit_per_min=3, trusted_proxies="127.0.0.1/32") as client:
+        with_window_to_spare(ratelimit.WINDOW_SECONDS, needed_seconds=10)
         remaining = []
         for _ in range(3):
             response = client.post(TRACK, json={}, headers=headers)

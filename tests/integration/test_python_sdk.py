@@ -9,10 +9,11 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 from carthouse_sdk import Client
 
 from tests.conftest import ShopKeys
-from tests.gateway_fixture import running_gateway
+from tests.gateway_fixture import running_gateway, with_window_to_spare
 from tests.support.stack_process import StackProcess, query_stopped
 
 
@@ -69,11 +70,13 @@ def test_ten_thousand_events_across_a_restart_are_stored_exactly_once(tmp_path: 
 
 
 def test_a_rate_limited_client_slows_down_instead_of_losing_events(stack, redis_server, store, new_appspace) -> None:
-    """Three requests a window of two seconds, six requests' worth of events: the client is refused (429 with
-    Retry-After), waits for the next window and sends the rest; nothing is lost or stored twice."""
+    """Three requests a window of three seconds, the window already used up, six requests' worth of events: the
+    client is refused (429 with Retry-After), waits for the next window and sends the rest; nothing is lost or
+    stored twice."""
     shop: ShopKeys = new_appspace()
     own_counts = redis_server.url.removesuffix("/0") + "/7"  # the suite's other gateways count in db 0
-    with running_gateway(stack.target, own_counts, rate_limit_per_min=3, rate_limit_window_seconds=2) as url:
+    with running_gateway(stack.target, own_counts, rate_limit_per_min=3, rate_limit_window_seconds=3) as url:
+        use_up_a_fresh_window(url, requests=3, window_seconds=3)
         client = Client(shop.secret_key, url, flush_at=10, flush_interval=0.1, max_tries=5, backoff_base=0.05)
         try:
             ids = [client.track("view_cart", user_id=f"limited-{n}") for n in range(60)]
@@ -85,6 +88,15 @@ def test_a_rate_limited_client_slows_down_instead_of_losing_events(stack, redis_
     rows = store.query("SELECT client_event_id FROM events WHERE appspace_id = {a:String} ORDER BY client_event_id",
                        {"a": shop.appspace_id})
     assert [row["client_event_id"] for row in rows] == sorted(ids)
+
+
+def use_up_a_fresh_window(url: str, requests: int, window_seconds: int) -> None:
+    """Spends the limit at the start of a window, so the client's first request is refused whatever the clock
+    says (six requests left to themselves may fall three and three either side of a window's edge)."""
+    with_window_to_spare(window_seconds, needed_seconds=window_seconds)
+    with httpx.Client(base_url=url) as http:
+        for _ in range(requests):
+            assert http.get("/v1/api/analytics/ecommerce/overview").status_code == 401
 
 
 def test_every_analytics_method_answers_the_apis_figures_as_dataclasses(http, new_appspace) -> None:

@@ -338,7 +338,9 @@ CREATE TABLE IF NOT EXISTS $database.funnel_dirty_local ON CLUSTER $cluster
     `actor_key` UInt64,
     `user_id` String,
     `first_moment` UInt64,
-    `inserted_at` DateTime64(3, 'UTC')
+    `inserted_at` DateTime64(3, 'UTC'),
+    `last_moment` UInt64,
+    `clean_last_moment` UInt64
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/$database/funnel_dirty', '{replica}')
 PARTITION BY toYYYYMMDD(inserted_at)
@@ -374,7 +376,9 @@ CREATE TABLE IF NOT EXISTS $database.funnel_reach_local ON CLUSTER $cluster
     `clean_reach_5` SimpleAggregateFunction(max, UInt64),
     `clean_reach_6` SimpleAggregateFunction(max, UInt64),
     `last_cart` SimpleAggregateFunction(max, UInt64),
-    `clean_last_cart` SimpleAggregateFunction(max, UInt64)
+    `clean_last_cart` SimpleAggregateFunction(max, UInt64),
+    `last_active` SimpleAggregateFunction(max, UInt64),
+    `clean_last_active` SimpleAggregateFunction(max, UInt64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/$database/funnel_reach', '{replica}')
 ORDER BY (appspace_id, actor_key, user_id)
@@ -738,6 +742,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS $database.funnel_dirty_mv ON CLUSTER $clu
     `actor_key` UInt64,
     `user_id` String,
     `first_moment` UInt64,
+    `last_moment` UInt64,
+    `clean_last_moment` UInt64,
     `inserted_at` DateTime64(3)
 )
 AS SELECT
@@ -745,9 +751,11 @@ AS SELECT
     cityHash64(if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, cart_id))) AS actor_key,
     user_id,
     min((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq) AS first_moment,
+    max((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq) AS last_moment,
+    maxIf((toUInt64(toUnixTimestamp64Milli(event_time)) * 256) + seq, fraud_severity = 0) AS clean_last_moment,
     now64(3) AS inserted_at
 FROM $database.events_ingest_local
-WHERE (event_type IN ('view_item', 'add_to_cart', 'view_cart', 'begin_checkout', 'add_payment_info', 'purchase')) AND ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
+WHERE ((user_id != '') OR (anonymous_id != '') OR (cart_id != '')) AND (fraud_severity < 2)
 GROUP BY
     appspace_id,
     actor_key,

@@ -32,7 +32,8 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def _statements(sql: str) -> list[str]:
+def statements(sql: str) -> list[str]:
+    """A migration file's statements, without its comment lines."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
 
@@ -47,7 +48,7 @@ def migrate(store: Store) -> list[int]:
         if version in done:
             continue
         if sql:
-            for statement in _statements(sql):
+            for statement in statements(sql):
                 store.execute(statement)
         else:
             module = importlib.import_module(f"carthouse.store.migrations.{version:04d}_{name}")

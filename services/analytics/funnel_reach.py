@@ -19,6 +19,10 @@ each group's actors and the earliest moment of their events. A round takes the a
 ago, as the last-touch worker does (last_touches.py explains why), and moves funnel_progress's mark; queries count
 actors marked after the mark from their raw events (queries/funnel.py). The first round fills every actor from
 funnel_steps; until it has written the first mark, queries read raw events only.
+
+Beside the reach, each actor's last event of any type (migration 0024): the marks cover every event with an actor
+and carry the group's last moments, which a round adds as they are (max() again), so the actors active in a range
+ending today are counted from a row per actor (queries/channels.py).
 """
 
 from __future__ import annotations
@@ -93,11 +97,28 @@ ROUND = _REACH_INSERT.replace("{source}", f"""(
     )""")
 
 
+# Beside the reach, each actor's last event of any type (migration 0024), for the actors active in a range: from
+# the marks, which carry each group's last moments, so a round reads no events for it.
+ROUND_ACTIVITY = f"""
+INSERT INTO funnel_reach (appspace_id, actor_key, user_id, last_active, clean_last_active)
+SELECT appspace_id, actor_key, any(user_id), max(last_moment), max(clean_last_moment) FROM funnel_dirty
+WHERE inserted_at > {DONE_UNTIL} AND inserted_at <= {{until:DateTime64(3, 'UTC')}}
+GROUP BY appspace_id, actor_key
+"""
+FILL_ACTIVITY_SLICE = f"""
+INSERT INTO funnel_reach (appspace_id, actor_key, user_id, last_active, clean_last_active)
+SELECT appspace_id, actor_key, any(user_id), max({MOMENT}), maxIf({MOMENT}, fraud_severity = 0) FROM events
+WHERE actor_key != cityHash64('') AND actor_key % {{slices:UInt64}} = {{slice:UInt64}}
+GROUP BY appspace_id, actor_key
+"""
+
+
 def fill(store: Store) -> None:
-    """Every actor's reach from all of funnel_steps, a slice of the actors at a time (each slice's events are
-    held at once)."""
+    """Every actor's reach from all of funnel_steps and its last event from events, a slice of the actors at a
+    time (each slice's events are held at once)."""
     for part in range(FILL_SLICES):
         store.execute(FILL_SLICE, {"slices": FILL_SLICES, "slice": part})
+        store.execute(FILL_ACTIVITY_SLICE, {"slices": FILL_SLICES, "slice": part})
 
 
 def store_round(store: Store, margin: timedelta = MARGIN) -> int:
@@ -113,6 +134,7 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
         actors = int(marked["actors"])
         if actors:
             store.execute(ROUND, {"until": until, "first": int(marked["first"])})
+            store.execute(ROUND_ACTIVITY, {"until": until})
     store.execute("INSERT INTO funnel_progress VALUES ({until:DateTime64(3, 'UTC')})", {"until": until})
     drop_finished_days(store, "funnel_dirty", DONE_UNTIL)
     return actors

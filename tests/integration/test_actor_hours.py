@@ -1,6 +1,7 @@
 """The overview's distinct viewing and carting actors from actor_hours (migration 0020: a row per actor and hour
-with a bit per event type) and from the funnel reach (each actor's last view and add to cart, migration 0023)
-against the same counts from events, on a real store: random events over three days (users, anonymous visitors,
+with a bit per event type) and from the funnel reach (each actor's last view and add to cart, migration 0023), and
+revenue-by-channel's active actors from the reach (each actor's last event, migration 0024), against the same
+counts from events, on a real store: random events over three days (users, anonymous visitors,
 carts without either, flagged events, events without any actor), ranges of whole hours in two time zones and
 ranges ending today in three, flagged in and out, actors the reach worker has not reached yet, a user whose
 deletion is pending; and the migration's rebuild of a table kept in the earlier shape."""
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from carthouse.store import Store
+from carthouse.store.migrate import migration_files, statements
 from services.analytics import deletions, funnel_reach
-from services.analytics.queries import funnel, revenue
+from services.analytics.queries import channels, funnel, revenue
 from services.analytics.queries.scope import in_whole_hours, scope_params
 from tests.support.ranges import ranges_ending_today
 
@@ -88,6 +90,8 @@ def _assert_reached_counts_equal_those_from_events(store: Store, shop: str) -> i
             assert store.scalar(funnel.REACH_ANSWERS, params)
             from_events = counts(revenue.ACTORS, params)
             assert counts(revenue.ACTORS_REACHED, params) == from_events, (zone, days, flagged)
+            active = counts(channels.ACTIVE_ACTORS, params)
+            assert counts(channels.ACTIVE_ACTORS_REACHED, params) == active, (zone, days, flagged)
             compared += from_events["cart_actors"] > 0
     return compared
 
@@ -116,6 +120,8 @@ def test_the_counts_from_the_funnel_reach_equal_those_from_events_for_ranges_end
     past_part_hours = scope_params(store, shop, NOW - timedelta(days=3, minutes=30), NOW - timedelta(minutes=30),
                                    False)
     assert revenue.actor_counts(store, past_part_hours) == revenue.ACTORS
+    # The active actors of revenue-by-channel's direct channel follow the same rule.
+    assert channels.active_actors(store, long) == int(store.scalar(channels.ACTIVE_ACTORS, long))
 
 
 def test_a_table_in_the_earlier_shape_is_rebuilt_with_the_bits_of_its_events(store: Store, shop: str) -> None:
@@ -143,3 +149,23 @@ def test_a_table_in_the_earlier_shape_is_rebuilt_with_the_bits_of_its_events(sto
 def test_the_bits_queries_name_are_the_migrations() -> None:
     assert MIGRATION.ACTIVITY[revenue.VIEW_BIT] == "view_item"
     assert MIGRATION.ACTIVITY[revenue.CART_BIT] == "add_to_cart"
+
+
+def test_the_migration_gives_actors_stored_before_it_their_last_event(store: Store, shop: str) -> None:
+    """An install whose worker filled the reach before migration 0024: the migration fills each stored actor's
+    last event from events (the worker's first round, which does it otherwise, is over)."""
+    funnel_reach.store_round(store, margin=timedelta(0))
+    params = scope_params(store, shop, NOW - timedelta(days=200), NOW + timedelta(hours=1), True)
+    expected = int(store.scalar(channels.ACTIVE_ACTORS, params))
+    for column in ("last_active", "clean_last_active"):
+        store.execute(f"ALTER TABLE funnel_reach DROP COLUMN {column}")
+    for column in ("last_moment", "clean_last_moment"):
+        store.execute(f"ALTER TABLE funnel_dirty DROP COLUMN {column}")
+    [sql] = [sql for version, _, sql in migration_files() if version == 24]
+    for _ in range(2):  # a rerun fills nothing twice
+        for statement in statements(sql):
+            store.execute(statement)
+    assert int(store.scalar(channels.ACTIVE_ACTORS_REACHED, params)) == expected
+    assert store.scalar("SELECT count() FROM funnel_reach WHERE appspace_id = {a:String} AND last_active > 0",
+                        {"a": shop}) == store.scalar("SELECT uniqExact(actor_key) FROM events WHERE appspace_id = "
+                                                     "{a:String} AND actor_key != cityHash64('')", {"a": shop})

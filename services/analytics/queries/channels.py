@@ -12,12 +12,15 @@ from typing import Any
 
 from carthouse.store import Store
 from services.analytics.last_touches import DONE_UNTIL, LOOKBACK_MS, last_in_lookback, packed_touch
+from services.analytics.queries import funnel
 from services.analytics.queries.concurrent import share_of_cores, together
 from services.analytics.queries.scope import (
     ACTOR_KEY,
     HAS_ACTOR,
+    MOMENT,
     PENDING_USERS,
     SCOPE,
+    SINCE_MOMENT,
     in_whole_hours,
 )
 from services.analytics.queries.touches import CHANNEL_NAMES, HAS_USER, TAGGED
@@ -132,11 +135,34 @@ WHERE appspace_id = {{appspace:String}}
   AND {PENDING_USERS}
 """
 
+# The same from each actor's last event kept beside the funnel reach (migration 0024), for a range that no stored
+# event passes beyond (every range ending today): an actor has an event in the range when its last one, on any row
+# of it (rows merge with max()), is at or after the range's start, or when one of the events the worker has not
+# reached yet is in the range. A year on 10 M events: 200 k actors' rows instead of 1.8 M actor-hours, 74 -> 23 ms
+# on one thread.
+ACTIVE_ACTORS_REACHED = f"""
+WITH {funnel.UNSTORED_FROM} AS unstored_from
+SELECT uniqExact(actor_key) AS actors
+FROM (
+    SELECT actor_key FROM funnel_reach
+    WHERE appspace_id = {{appspace:String}} AND {PENDING_USERS}
+      AND if({{include_flagged:UInt8}} = 1, last_active, clean_last_active) >= {SINCE_MOMENT}
+    UNION ALL
+    SELECT {ACTOR_KEY} FROM events
+    WHERE {SCOPE} AND {HAS_ACTOR}
+      AND event_time >= fromUnixTimestamp64Milli(toInt64(intDiv(unstored_from, 256)), 'UTC')
+      AND {MOMENT} >= unstored_from
+)
+"""
+
 
 def active_actors(store: Store, params: dict[str, Any], statements: int = 1) -> int:
-    """Distinct actors in the range: from whole hours when its bounds allow (scope.in_whole_hours), on its share of
-    the cores when ``statements`` run side by side (this one included)."""
-    sql = ACTIVE_ACTORS_BY_HOUR if in_whole_hours(params) else ACTIVE_ACTORS
+    """Distinct actors in the range, from the cheapest source that answers it (the reach, whole hours or events),
+    on its share of the cores when ``statements`` run side by side (this one included)."""
+    if funnel.actors_from_reach(store, params):
+        sql = ACTIVE_ACTORS_REACHED
+    else:
+        sql = ACTIVE_ACTORS_BY_HOUR if in_whole_hours(params) else ACTIVE_ACTORS
     return int(store.scalar(share_of_cores(store, sql, statements), params) or 0)
 
 

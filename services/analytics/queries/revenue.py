@@ -3,7 +3,7 @@ breakdowns by device, platform, country and coupon. Amounts come back as exact m
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from carthouse.store import Store
@@ -62,11 +62,8 @@ WHERE {SCOPE} AND event_type IN ('add_to_cart', 'view_item')
 # any row of it (rows merge with max()), or when one of the step events the worker has not reached yet (at or after
 # the earliest first moment of the actors marked after its mark) did it. Distinct actors over both, no grouping:
 # 10 M events over a year, 52-62 ms from actor_hours against 34-40 ms.
-# 2100-01-01 when nothing is marked: no event read.
-_UNSTORED_FROM = f"""(SELECT ifNull(minOrNull(first_moment), toUInt64(4102444800000) * 256) FROM funnel_dirty
-     WHERE appspace_id = {{appspace:String}} AND inserted_at > {funnel.DONE_UNTIL})"""
 ACTORS_REACHED = f"""
-WITH {_UNSTORED_FROM} AS unstored_from
+WITH {funnel.UNSTORED_FROM} AS unstored_from
 SELECT uniqExactIf(actor_key, carted) AS cart_actors, uniqExactIf(actor_key, viewed) AS viewing_actors
 FROM (
     SELECT actor_key,
@@ -154,17 +151,11 @@ def totals(store: Store, params: dict[str, Any], now: datetime) -> dict[str, int
     return {**figures, "items": int(items or 0), **judged}
 
 
-# The reach's cost hardly grows with the range, the hours' does: on 10 M events over a year, by range length in
-# days, reach / hours 17 / 8 ms (1), 24 / 20 (30), 40 / 33 (90), 49 / 71 (365).
-REACH_AFTER = timedelta(days=120)
-
-
 def actor_counts(store: Store, params: dict[str, Any]) -> str:
     """The statement counting the range's viewing and carting actors: the cheapest that answers it."""
-    whole_hours = in_whole_hours(params)
-    if (not whole_hours or params["until"] - params["since"] > REACH_AFTER) and funnel.reach_answers(store, params):
+    if funnel.actors_from_reach(store, params):
         return ACTORS_REACHED
-    return ACTORS_BY_HOUR if whole_hours else ACTORS
+    return ACTORS_BY_HOUR if in_whole_hours(params) else ACTORS
 
 
 def daily(store: Store, params: dict[str, Any], tz: str, days: list[date]) -> list[tuple[str, int, int]]:

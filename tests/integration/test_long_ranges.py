@@ -1,8 +1,8 @@
 """The statements that answer long ranges from what the background workers keep (the funnel reach and each
-actor's last add to cart, judged carts) against the same answers from raw events, endpoint by endpoint, on the
-query benchmark's own data set (bench/generate.py: visits in funnel order over a year, carts, purchases with
-items, refunds, campaign landings, a few flagged purchases), for ranges ending today in two time zones, flagged
-events in and out."""
+actor's last add to cart and last event, judged carts) against the same answers from raw events, endpoint by
+endpoint, on the query benchmark's own data set (bench/generate.py: visits in funnel order over a year, carts,
+purchases with items, refunds, campaign landings, a few flagged purchases), for ranges ending today in two time
+zones, flagged events in and out."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bench.generate import EVENT_COLUMNS, event_sql
 from carthouse.store import Store
 from carthouse.store.base import ONE_BLOCK
 from services.analytics import cart_states, funnel_reach, last_touches
-from services.analytics.queries import carts, funnel, revenue
+from services.analytics.queries import carts, channels, funnel, revenue
 from services.analytics.queries.scope import scope_params
 from tests.support.ranges import ranges_ending_today
 
@@ -68,3 +68,11 @@ def test_the_funnel_from_the_reach_is_that_of_the_events(store: Store, shop: str
         levels = {int(r["level"]): int(r["actors"]) for r in store.query(funnel.LEVELS, params)}
         reached = {int(r["level"]): int(r["actors"]) for r in store.query(funnel.REACHED_LEVELS, params)}
         assert {k: v for k, v in reached.items() if k} == {k: v for k, v in levels.items() if k}
+
+
+def test_revenue_by_channels_active_actors_from_the_reach_are_those_of_the_events(store: Store, shop: str) -> None:
+    for params in _ranges(store, shop):
+        assert funnel.reach_answers(store, params)
+        from_events = _row(store, channels.ACTIVE_ACTORS, params)
+        assert from_events["actors"] > 1_000
+        assert _row(store, channels.ACTIVE_ACTORS_REACHED, params) == from_events

@@ -54,26 +54,30 @@ def journey(
 # range's time zone (its cohort) and the user's net amounts by month, as one array whose first entry counts the
 # user in its cohort; then the entries summed by cohort and month offset. Users without a purchase have no
 # cohort. One grouping instead of cohort users joined to their purchases: a year of purchases on 10 M events
-# 117-139 -> 82-117 ms. An event's amount fits Int64 (ingest caps it at 10^16 minor units); sums are Int128.
+# 117-139 -> 82-117 ms. The entries are summed by cohort and month as dates, and only the few sums named and
+# offset: 83 -> 77 ms. An event's amount fits Int64 (ingest caps it at 10^16 minor units); sums are Int128.
 COHORTS = f"""
-SELECT toString(cohort) AS cohort_month, if(entry.1 = 0, 'users', 'net') AS kind,
-       if(entry.1 = 0, 0, dateDiff('month', cohort, entry.2)) AS offset, sum(toInt128(entry.3)) AS amount
+SELECT toString(cohort) AS cohort_month, if(is_net = 0, 'users', 'net') AS kind,
+       if(is_net = 0, 0, dateDiff('month', cohort, month)) AS offset, amount
 FROM (
-    SELECT toStartOfMonth(minIf(event_time, event_type = 'purchase'), {{tz:String}}) AS cohort,
-           arrayPushFront(groupArray((1, toStartOfMonth(event_time, {{tz:String}}),
-                                      if(event_type = 'purchase', 1, -1) * ifNull(revenue, 0))),
-                          (0, cohort, toInt64(1))) AS entries
-    FROM events
-    WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund') AND user_id != ''
-      AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
-      AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
-      AND {PENDING_USERS}
-      AND NOT {REFUND_OF_EXCLUDED}
-    GROUP BY cityHash64(user_id)
-    HAVING countIf(event_type = 'purchase') > 0 AND cohort >= {{first_month:Date}}
+    SELECT cohort, entry.1 AS is_net, entry.2 AS month, sum(toInt128(entry.3)) AS amount
+    FROM (
+        SELECT toStartOfMonth(minIf(event_time, event_type = 'purchase'), {{tz:String}}) AS cohort,
+               arrayPushFront(groupArray((1, toStartOfMonth(event_time, {{tz:String}}),
+                                          if(event_type = 'purchase', 1, -1) * ifNull(revenue, 0))),
+                              (0, cohort, toInt64(1))) AS entries
+        FROM events
+        WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund') AND user_id != ''
+          AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
+          AND (fraud_severity = 0 OR {{include_flagged:UInt8}} = 1)
+          AND {PENDING_USERS}
+          AND NOT {REFUND_OF_EXCLUDED}
+        GROUP BY cityHash64(user_id)
+        HAVING countIf(event_type = 'purchase') > 0 AND cohort >= {{first_month:Date}}
+    )
+    ARRAY JOIN entries AS entry
+    GROUP BY cohort, is_net, month
 )
-ARRAY JOIN entries AS entry
-GROUP BY cohort_month, kind, offset
 SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
 

@@ -34,7 +34,11 @@ LOOKBACK_DAYS = LOOKBACK_MS // (24 * 3600 * 1000)
 # Each purchase in the range with its channel: its own, else its user's last touch in the lookback, else direct.
 # Last touches come from purchase_channels (services/analytics/last_touches.py), packed as (time in ms << 72) |
 # (seq << 64) | channel key, so the channel key is the low 64 bits (0, DIRECT_KEY, without a touch); a purchase may
-# have several rows until merges fold them, its fields repeated on each and its last touch their max().
+# have several rows until merges fold them, its fields repeated on each and its last touch their max(). They are
+# read with FINAL, which folds them as a merge would (its sort key holds the purchase's time and id) and reads the
+# ranges of parts that no other part overlaps without merging: on a year of 10 M events, one thread, 68-81 -> 22
+# ms merged, 71 -> 50 ms with the last two days' purchases in four parts of their own, where grouping by event_id
+# built a hash table of every purchase.
 _BY_KEY = f"""
 by_key AS (
     SELECT if(own != 0, own, toUInt64(bitAnd(touch, 0xFFFFFFFFFFFFFFFF))) AS channel_key,
@@ -49,14 +53,13 @@ SELECT channel_key, if(channel_key = {DIRECT_KEY}, '{DIRECT[0]}', name_campaign)
 FROM by_key LEFT JOIN names ON by_key.channel_key = names.name_key
 ORDER BY revenue_minor DESC, campaign, source, medium
 """
-_STORED_TOUCH = "if({include_flagged:UInt8} = 1, max(last_touch), max(last_clean_touch))"
+_STORED_TOUCH = "if({include_flagged:UInt8} = 1, last_touch, last_clean_touch)"
 BY_CHANNEL = f"""
 WITH
 attributed AS (
-    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own, {_STORED_TOUCH} AS touch
-    FROM purchase_channels
+    SELECT revenue AS order_revenue, own_channel AS own, {_STORED_TOUCH} AS touch
+    FROM purchase_channels FINAL
     WHERE {SCOPE}
-    GROUP BY event_id
 ),
 {_BY_KEY}"""
 # The same while the background worker has not reached some buyers (marked in attribution_dirty after its mark,
@@ -68,11 +71,10 @@ BY_CHANNEL_PENDING = f"""
 WITH
 {TAGGED.format(lookback=LOOKBACK_DAYS)},
 purchases AS (
-    SELECT event_id, any(revenue) AS order_revenue, any(own_channel) AS own, any(user_id) AS buyer,
-           any(event_time) AS bought_at, any(seq) AS bought_seq, {_STORED_TOUCH} AS stored
-    FROM purchase_channels
+    SELECT revenue AS order_revenue, own_channel AS own, user_id AS buyer, event_time AS bought_at,
+           seq AS bought_seq, {_STORED_TOUCH} AS stored
+    FROM purchase_channels FINAL
     WHERE {SCOPE}
-    GROUP BY event_id
 ),
 pending_touches AS (
     SELECT user AS buyer, groupArray({packed_touch("at")}) AS touches

@@ -35,17 +35,18 @@ DECAY_SCALE = 10**12
 # touches are those of its longest row. Rows without a touch (the view's, and purchases whose user had none) are
 # left out before grouping: a purchase without touches gets no credit. Picking the longest array by its length
 # instead of max() over the arrays (which compares them as generic values) and grouping only rows with touches: a
-# year on 10 M events 122 -> 108 ms, 30 days 51 -> 41 (medians, the four models, flagged in and out). Reading
+# year on 10 M events 122 -> 108 ms, 30 days 51 -> 41 (medians, the four models, flagged in and out); grouped by
+# event_id alone (a purchase's rows share its time) 134 -> 124 and 62 -> 56 in a slower phase. Reading
 # them costs what the purchases in the range cost, where grouping every buyer's touches on each call cost a third
 # more on a year (docs/PERFORMANCE.md). Users and channels travel as 64-bit keys (as scope.ACTOR_KEY explains);
 # CHANNEL_NAMES turns channel keys back into text.
 _CHOSEN = "if({include_flagged:UInt8} = 1, touches, clean_touches)"
 _STORED = f"""
-    SELECT toUInt64(toUnixTimestamp64Milli(event_time)) * 256 + any(seq) AS bought, any(revenue) AS order_revenue,
+    SELECT toUInt64(toUnixTimestamp64Milli(any(event_time))) * 256 + any(seq) AS bought, any(revenue) AS order_revenue,
            arrayReverse(groupArray({_CHOSEN})[indexOf(groupArray(length({_CHOSEN})), max(length({_CHOSEN})))]) AS ts
     FROM purchase_channels
     WHERE {SCOPE} AND user_id != '' AND user_id NOT IN {{pending_round:Array(String)}} AND notEmpty({_CHOSEN})
-    GROUP BY event_time, event_id"""
+    GROUP BY event_id"""
 # The same for purchases of users the worker has not reached yet (marked in attribution_dirty after its mark, bound
 # as `pending_round` and their 64-bit keys as `pending_keys`; under steady ingest the buyers of the last ~10-15 s),
 # from their touches: each such buyer's touches as one array of packed touches, sorted (a plain sort of numbers

@@ -32,11 +32,13 @@ DECAY_SCALE = 10**12
 # migration 0021: every touch of its user in the 90 days before it, newest first, packed as (moment << 64) |
 # channel key by last_touches.packed_touch; with and without flagged ones). A purchase may have several rows until
 # merges fold them, its fields repeated on each; a later row's touches hold every touch of an earlier one, so its
-# touches are those of its longest row. Rows without a touch (the view's, and purchases whose user had none) are
-# left out before grouping: a purchase without touches gets no credit. Picking the longest array by its length
+# touches are those of its longest row. Rows without a touch (the view's, purchases without a user_id, which no
+# writer of touches takes, and those whose user had none) are left out before grouping: a purchase without touches
+# gets no credit; user_id is read only while buyers are pending. Picking the longest array by its length
 # instead of max() over the arrays (which compares them as generic values) and grouping only rows with touches: a
 # year on 10 M events 122 -> 108 ms, 30 days 51 -> 41 (medians, the four models, flagged in and out); grouped by
-# event_id alone (a purchase's rows share its time) 134 -> 124 and 62 -> 56 in a slower phase. Reading
+# event_id alone (a purchase's rows share its time) 134 -> 124 and 62 -> 56 in a slower phase, without reading
+# user_id 119 -> 111 and 49 -> 47. Reading
 # them costs what the purchases in the range cost, where grouping every buyer's touches on each call cost a third
 # more on a year (docs/PERFORMANCE.md). Users and channels travel as 64-bit keys (as scope.ACTOR_KEY explains);
 # CHANNEL_NAMES turns channel keys back into text.
@@ -45,7 +47,8 @@ _STORED = f"""
     SELECT toUInt64(toUnixTimestamp64Milli(any(event_time))) * 256 + any(seq) AS bought, any(revenue) AS order_revenue,
            arrayReverse(groupArray({_CHOSEN})[indexOf(groupArray(length({_CHOSEN})), max(length({_CHOSEN})))]) AS ts
     FROM purchase_channels
-    WHERE {SCOPE} AND user_id != '' AND user_id NOT IN {{pending_round:Array(String)}} AND notEmpty({_CHOSEN})
+    WHERE {SCOPE} AND notEmpty({_CHOSEN})
+      AND (empty({{pending_round:Array(String)}}) OR user_id NOT IN {{pending_round:Array(String)}})
     GROUP BY event_id"""
 # The same for purchases of users the worker has not reached yet (marked in attribution_dirty after its mark, bound
 # as `pending_round` and their 64-bit keys as `pending_keys`; under steady ingest the buyers of the last ~10-15 s),

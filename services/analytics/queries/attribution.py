@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from carthouse.store import Store
-from services.analytics.last_touches import packed_touch
+from services.analytics.last_touches import ATTRIBUTION_LOOKBACK_MS, packed_touch
 from services.analytics.queries.channels import pending_buyers
 from services.analytics.queries.concurrent import together
 from services.analytics.queries.scope import IN_SUBQUERY_NOT_IN_PREWHERE, JOINS_AS_WRITTEN, MOMENT, SCOPE
@@ -83,9 +83,7 @@ _CREDITS = """
 -- revenue exactly.
 per_purchase AS (
     SELECT order_revenue,
-           bitShiftLeft(toUInt128((intDiv(bought, 256) - {window_ms}) * 256), 64) AS window_start,
-           bitShiftLeft(toUInt128(bought + 1), 64) AS window_end,
-           arrayFilter(x -> x >= window_start AND x < window_end, ts) AS window_ts,
+           {window_ts} AS window_ts,
            length(window_ts) AS n,
            arrayMap(x -> toUInt64(bitAnd(x, 0xFFFFFFFFFFFFFFFF)), window_ts) AS touch_channels,
            {touch_weights} AS weights,
@@ -123,11 +121,22 @@ FROM events WHERE {SCOPE} AND event_type = 'purchase'
 """
 
 
+# A purchase's touches in the window: those of its touches (packed as (moment << 64) | channel key) from `window`
+# days before its millisecond up to its own moment.
+IN_WINDOW = ("arrayFilter(x -> x >= bitShiftLeft(toUInt128((intDiv(bought, 256) - {window_ms}) * 256), 64) "
+             "AND x < bitShiftLeft(toUInt128(bought + 1), 64), ts)")
+
+
 def _with(model: str, window: int, pending: bool) -> str:
     """The statement's CTEs: purchases with their touches (stored; from touches for ``pending`` buyers), each
     purchase's credits, channel names."""
     sources = (TAGGED.format(lookback=window) + ",\n" + _PENDING) if pending else f"bought_touches AS ({_STORED}\n)"
-    credits = _CREDITS.format(window_ms=window * 24 * 3600 * 1000, touch_weights=TOUCH_WEIGHTS[model])
+    window_ms = window * 24 * 3600 * 1000
+    # The stored touches are those of the longest window, by the same rule (last_touches.touches_in_lookback): for
+    # it, a purchase's stored touches are its touches in the window (a year on 10 M events, one thread, -15 ms).
+    whole = not pending and window_ms == ATTRIBUTION_LOOKBACK_MS
+    credits = _CREDITS.format(window_ts="ts" if whole else IN_WINDOW.format(window_ms=window_ms),
+                              touch_weights=TOUCH_WEIGHTS[model])
     return "WITH\n" + sources + "," + credits + "," + CHANNEL_NAMES
 
 

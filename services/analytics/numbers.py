@@ -7,8 +7,10 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 
 def money(minor: int | None, digits: int) -> float:
-    """Minor units (exact integers from ClickHouse) as a JSON number with the currency's digits."""
-    return float(Decimal(int(minor or 0)).scaleb(-digits))
+    """Minor units (exact integers from ClickHouse) as a JSON number with the currency's digits: the double
+    nearest the exact amount, since Python divides integers correctly rounded (the same double as through
+    Decimal, at a tenth of the cost: a year's daily series builds 365 of them)."""
+    return int(minor or 0) / 10**digits
 
 
 def money_ratio(minor: int | None, count: int | None, digits: int) -> float:

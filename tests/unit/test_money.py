@@ -1,8 +1,10 @@
+import random
 from decimal import Decimal
 
 import pytest
 
 from carthouse.money import decimal_from_json, from_minor_units, is_currency_code, minor_digits, to_minor_units
+from services.analytics.numbers import money
 
 
 @pytest.mark.parametrize(("code", "digits"), [("USD", 2), ("EUR", 2), ("JPY", 0), ("KRW", 0), ("ISK", 0),
@@ -41,3 +43,13 @@ def test_currency_codes() -> None:
 def test_non_finite_json_numbers_are_refused() -> None:
     with pytest.raises(ValueError):
         decimal_from_json(float("nan"))
+
+
+def test_the_analytics_amount_is_the_double_nearest_the_exact_decimal() -> None:
+    """money() divides integers instead of going through Decimal: the same double, for amounts past 2^53 too."""
+    rng = random.Random(7)
+    amounts = [0, 1, -1, 5, 10**16, -(10**16), 2**53 + 1, 12345678901234567, *(
+        rng.randrange(-(10**n), 10**n) for n in (3, 9, 16, 20) for _ in range(20_000))]
+    for digits in (0, 2, 3, 4):
+        assert [money(a, digits) for a in amounts] == [float(Decimal(a).scaleb(-digits)) for a in amounts]
+    assert (money(None, 2), money(12450, 2), money(5, 3)) == (0.0, 124.5, 0.005)

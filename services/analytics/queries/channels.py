@@ -171,10 +171,11 @@ def active_actors(store: Store, params: dict[str, Any], statements: int = 1) -> 
 def by_channel(store: Store, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows with campaign, source, medium, revenue (minor units), orders and the actors the channel touched."""
     # Side by side: no single statement keeps both vCPUs busy all the way (12-20 % faster than in sequence on
-    # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The three
-    # cost about the same since purchases carry their last touch (30-40 ms of CPU each on one thread), so each
-    # takes its share of the cores (on 2 vCPUs one thread each: docs/PERFORMANCE.md).
-    touched_sql = share_of_cores(store, TOUCHED, statements=3)
+    # 10 M events); the direct channel's count is asked for even when no purchase turns out direct. The users each
+    # channel touched cost the most (a year on 10 M events: 90-100 ms of CPU on one thread, against 22-50 for the
+    # purchases read with FINAL and 23 for the active actors), so it keeps all the cores and the other two take
+    # one thread each (docs/PERFORMANCE.md): 3-7 % faster on a year than a thread each, the same on 30 days.
+    touched_sql = share_of_cores(store, TOUCHED, statements=1)
     touched_rows, rows, active = together(lambda: store.query(touched_sql, params),
                                          lambda: attributed_channels(store, params, statements=3),
                                          lambda: active_actors(store, params, statements=3))

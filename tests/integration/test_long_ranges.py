@@ -46,12 +46,17 @@ def _row(store: Store, sql: str, params: dict[str, Any]) -> dict[str, int]:
     return {key: int(value) for key, value in store.query(sql, params)[0].items()}
 
 
-def test_the_overviews_actors_from_the_reach_are_those_of_the_events(store: Store, shop: str) -> None:
+@pytest.mark.parametrize(("from_events_sql", "from_reach_sql", "counted"), [
+    (revenue.ACTORS, revenue.ACTORS_REACHED, "viewing_actors"),  # the overview's viewing and carting actors
+    (channels.ACTIVE_ACTORS, channels.ACTIVE_ACTORS_REACHED, "actors"),  # revenue-by-channel's active actors
+], ids=["overview", "revenue-by-channel"])
+def test_actor_counts_from_the_reach_are_those_of_the_events(store: Store, shop: str, from_events_sql: str,
+                                                             from_reach_sql: str, counted: str) -> None:
     for params in _ranges(store, shop):
         assert funnel.reach_answers(store, params)
-        from_events = _row(store, revenue.ACTORS, params)
-        assert from_events["viewing_actors"] > 1_000
-        assert _row(store, revenue.ACTORS_REACHED, params) == from_events
+        from_events = _row(store, from_events_sql, params)
+        assert from_events[counted] > 1_000
+        assert _row(store, from_reach_sql, params) == from_events
 
 
 def test_cart_abandonment_from_judged_carts_is_that_of_the_events(store: Store, shop: str) -> None:
@@ -68,11 +73,3 @@ def test_the_funnel_from_the_reach_is_that_of_the_events(store: Store, shop: str
         levels = {int(r["level"]): int(r["actors"]) for r in store.query(funnel.LEVELS, params)}
         reached = {int(r["level"]): int(r["actors"]) for r in store.query(funnel.REACHED_LEVELS, params)}
         assert {k: v for k, v in reached.items() if k} == {k: v for k, v in levels.items() if k}
-
-
-def test_revenue_by_channels_active_actors_from_the_reach_are_those_of_the_events(store: Store, shop: str) -> None:
-    for params in _ranges(store, shop):
-        assert funnel.reach_answers(store, params)
-        from_events = _row(store, channels.ACTIVE_ACTORS, params)
-        assert from_events["actors"] > 1_000
-        assert _row(store, channels.ACTIVE_ACTORS_REACHED, params) == from_events

@@ -39,10 +39,9 @@ DECAY_SCALE = 10**12
 # year on 10 M events 122 -> 108 ms, 30 days 51 -> 41 (medians, the four models, flagged in and out); grouped by
 # event_id alone (a purchase's rows share its time) 134 -> 124 and 62 -> 56 in a slower phase, without reading
 # user_id 119 -> 111 and 49 -> 47; the longest found in the group's one array of rows' touches, the stored part
-# alone on one thread 132 -> 99 ms. Reading
-# them costs what the purchases in the range cost, where grouping every buyer's touches on each call cost a third
-# more on a year (docs/PERFORMANCE.md). Users and channels travel as 64-bit keys (as scope.ACTOR_KEY explains);
-# CHANNEL_NAMES turns channel keys back into text.
+# alone on one thread 132 -> 99 ms. Reading them costs what the purchases in the range cost, where grouping every
+# buyer's touches on each call cost a third more on a year (docs/PERFORMANCE.md). Users and channels travel as
+# 64-bit keys (as scope.ACTOR_KEY explains); CHANNEL_NAMES turns channel keys back into text.
 _CHOSEN = "if({include_flagged:UInt8} = 1, touches, clean_touches)"
 _STORED = f"""
     SELECT toUInt64(toUnixTimestamp64Milli(any(event_time))) * 256 + any(seq) AS bought, any(revenue) AS order_revenue,

@@ -3,11 +3,12 @@
 An INSERT's views write their tables side by side, each table's part committed on its own, so a process killed
 in the middle of one leaves some tables holding the group and others not. The client's retry cannot mend that:
 the events are in `events`, so deduplication answers "duplicate" (services/ingest/dedup.py), and the other
-tables would stay without them. So the writer notes each group here (its rows and its deduplication token) before
-the first attempt and removes the note once the attempts are over; the next writer on the same data directory
-repeats every note left behind with its own token before it takes any request, which writes only what each table
-is missing (every table keeps a deduplication window, migration 0007). A group whose INSERT never began is then
-stored whole, as if it had been answered: its client's retry is recognised as a duplicate.
+tables would stay without them. So the writer notes each group here (its rows, under its deduplication token)
+before the first attempt and removes the note once the attempts are over; the next writer on the same data
+directory writes every note left behind again before it takes any request, so that each table holds the group
+exactly once (storage.rewrite_events: the group's rows deleted where they are kept per event, then inserted under
+a new token). A group whose INSERT never began is then stored whole, as if it had been answered: its client's retry
+is recognised as a duplicate.
 
 The notes are written without fsync: a killed process leaves the page cache to the kernel, and a machine that
 loses power loses the engine's unsynced parts as well. One writer owns a directory (the embedded engine's data
@@ -50,20 +51,20 @@ class GroupJournal:
         for path in sorted(self._directory.glob(f"*{SUFFIX}")):
             yield path.name.removesuffix(SUFFIX), path.read_bytes().split(b"\n")
 
-    def repeat_left(self, write: Callable[[Sequence[bytes], str], None]) -> int:
-        """Repeat every group left behind with its own token; a group that fails again stays noted for the next
-        start. Answers how many were repeated."""
+    def repeat_left(self, write_again: Callable[[Sequence[bytes]], None]) -> int:
+        """Write every group left behind again; a group that fails again stays noted for the next start. Answers
+        how many were written."""
         repeated = 0
         for token, lines in self.left():
             try:
-                write(lines, token)
+                write_again(lines)
             except Exception as exc:
                 log.error("could not repeat a group of %d events left by a stopped writer (kept for the next "
                           "start): %s", len(lines), exc)
                 continue
             self.end(token)
             repeated += 1
-            log.warning("repeated a group of %d events a stopped writer left unfinished: its tables are whole",
+            log.warning("wrote again a group of %d events a stopped writer left unfinished: every table holds it once",
                         len(lines))
         return repeated
 

@@ -1,13 +1,34 @@
 """SQL owned by ingest: writing events (the materialized views fan out items, properties, touches and the fraud
-audit), and the ClickHouse side of deduplication: used when Redis is unreachable, and for keys a stopped writer
-left claimed."""
+audit), writing again a group a stopped writer left unfinished, and the ClickHouse side of deduplication: used
+when Redis is unreachable, and for keys a stopped writer left claimed."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
+
+import orjson
 
 from carthouse.store import Store
 from services.ingest.rows import EVENT_COLUMNS
+
+# The tables the views fill from events_ingest (directly or from another's rows), by what a group written into
+# them twice does (a test checks that every one is named once). Rows kept per event: the group's rows are deleted
+# before it is written again, by event id where the table keeps it, else by the whole row as the table's own view
+# makes it of the group.
+KEPT_PER_EVENT_BY_ID = ("events", "event_items", "event_properties", "touches")
+KEPT_PER_EVENT_BY_ROW = ("funnel_steps", "cart_activity")
+# Rows that fold into one answer however often they are written (groupBitOr; any and max; a replacing key read
+# with FINAL or any(); marks a round clears): writing the group again changes no answer.
+FOLDED_ON_REPEAT = ("actor_hours", "purchase_channels", "fraud_events", "touch_channels", "attribution_dirty",
+                    "funnel_dirty", "cart_dirty")
+# Keys per DELETE: in cluster form the statement travels through Keeper, whose entries stay well under 1 MB.
+KEYS_PER_DELETE = 5_000
+_EVENT_ID = EVENT_COLUMNS.index("event_id")
+_EVENT_TIME = EVENT_COLUMNS.index("event_time")
+_READS_INGEST = re.compile(r"\bFROM\s+(?:\w+\.)?events_ingest(?:_local)?\b")
+_THE_GROUP = "FROM format(JSONCompactEachRow, {structure:String}, {rows:String})"
 
 RECENT_TRANSACTIONS = """
 SELECT DISTINCT event_type, transaction_id
@@ -32,6 +53,54 @@ def write_events(store: Store, lines: Sequence[bytes], dedup_token: str) -> None
     audit of flagged and blocked rows); repeated with the same ``dedup_token`` after a failure, it writes only
     what the failed attempt did not."""
     store.insert_rows("events_ingest", EVENT_COLUMNS, lines, dedup_token)
+
+
+def rewrite_events(store: Store, lines: Sequence[bytes]) -> None:
+    """Write again a group a stopped writer left unfinished, so that every table holds it exactly once: its rows
+    are deleted from the tables that keep rows per event, then it is inserted under a new token. Not under its own
+    token: a table's deduplication log may name a block whose part the killed process never committed (the log of
+    a non-replicated table is not atomic with the part), and that table would skip the block again."""
+    group = [orjson.loads(line) for line in lines]
+    times = [row[_EVENT_TIME] for row in group]
+    span = {"first": min(times), "last": max(times)}
+    in_span = "event_time BETWEEN {first:DateTime64(3, 'UTC')} AND {last:DateTime64(3, 'UTC')}"
+    for table in KEPT_PER_EVENT_BY_ID:
+        _delete_keys(store, table, f"{in_span} AND event_id IN {{keys:Array(UUID)}}", span,
+                     [row[_EVENT_ID] for row in group])
+    for table in KEPT_PER_EVENT_BY_ROW:
+        row_key = _row_key(store, table)
+        _delete_keys(store, table, f"{in_span} AND {row_key} IN {{keys:Array(UInt64)}}", span,
+                     _row_keys_of_group(store, table, row_key, lines))
+    write_events(store, lines, uuid.uuid4().hex)
+
+
+def _delete_keys(store: Store, table: str, where: str, params: dict[str, object], keys: Sequence[object]) -> None:
+    for start in range(0, len(keys), KEYS_PER_DELETE):
+        store.execute(f"DELETE FROM {store.altered(table)} WHERE {where}",
+                      {**params, "keys": list(keys[start:start + KEYS_PER_DELETE])})
+
+
+def _row_key(store: Store, table: str) -> str:
+    """A hash of every column of the table's row, each as the table stores it."""
+    columns = store.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND "
+                          "table = {table:String} ORDER BY position", {"table": table})
+    return "cityHash64(" + ", ".join(f"CAST(`{c['name']}` AS {c['type']})" for c in columns) + ")"
+
+
+def _row_keys_of_group(store: Store, table: str, row_key: str, lines: Sequence[bytes]) -> list[int]:
+    """The row key of every row the table's view makes of the group: the view's own query, read from the group's
+    lines instead of events_ingest."""
+    view = store.scalar("SELECT as_select FROM system.tables WHERE database = currentDatabase() AND "
+                        "name = {view:String}", {"view": f"{table}_mv"})
+    of_group, found = _READS_INGEST.subn(_THE_GROUP, view)
+    if found != 1:
+        raise RuntimeError(f"{table}_mv does not read events_ingest once: {view}")
+    types = {c["name"]: c["type"] for c in store.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'events_ingest'")}
+    structure = ", ".join(f"`{name}` {types[name]}" for name in EVENT_COLUMNS)
+    rows = store.query(f"SELECT {row_key} AS row_key FROM ({of_group})",
+                       {"structure": structure, "rows": b"\n".join(lines).decode()})
+    return [int(row["row_key"]) for row in rows]
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:

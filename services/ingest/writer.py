@@ -20,7 +20,7 @@ from carthouse.store import Store
 from services.ingest.dedup import Deduplicator, Verdict
 from services.ingest.journal import GroupJournal
 from services.ingest.rows import StoredEvent
-from services.ingest.storage import write_events
+from services.ingest.storage import rewrite_events, write_events
 
 log = logging.getLogger("carthouse.ingest.writer")
 
@@ -91,7 +91,7 @@ class GroupCommitWriter:
     def start(self) -> GroupCommitWriter:
         """Before the first request: the groups a killed writer left half-written are made whole (journal.py)."""
         self._dedup.start()
-        self._journal.repeat_left(lambda lines, token: write_events(self._store, lines, token))
+        self._journal.repeat_left(lambda lines: rewrite_events(self._store, lines))
         self._thread.start()
         return self
 

@@ -51,21 +51,21 @@ def journey(
 
 # One pass over the purchases and refunds kept (flagged ones as the scope says, refunds of left-out orders left
 # out): per user (a 64-bit key of the id, as actors are: scope.ACTOR_KEY), the month of the first purchase in the
-# range's time zone (its cohort) and the user's net amounts by month, as one array whose first entry counts the
-# user in its cohort; then the entries summed by cohort and month offset. Users without a purchase have no
-# cohort. One grouping instead of cohort users joined to their purchases: a year of purchases on 10 M events
-# 117-139 -> 82-117 ms. The entries are summed by cohort and month as dates, and only the few sums named and
-# offset: 83 -> 77 ms. An event's amount fits Int64 (ingest caps it at 10^16 minor units); sums are Int128.
+# range's time zone (its cohort) and the user's net amounts with their months; then per cohort its users and the
+# amounts summed by month (sumMap). Users without a purchase have no cohort. One grouping instead of cohort users
+# joined to their purchases: a year of purchases on 10 M events 117-139 -> 82-117 ms; the users' amounts merged
+# by sumMap per cohort instead of ARRAY JOIN and a grouping by cohort and month, 10-12 % less (76 -> 68 ms in
+# alternating calls, equal answers). An event's amount fits Int64 (ingest caps it at 10^16 minor units); sums are
+# Int128.
 COHORTS = f"""
-SELECT toString(cohort) AS cohort_month, if(is_net = 0, 'users', 'net') AS kind,
-       if(is_net = 0, 0, dateDiff('month', cohort, month)) AS offset, amount
+SELECT toString(cohort) AS cohort_month, users, arrayMap(month -> dateDiff('month', cohort, month), by_month.1)
+       AS offsets, by_month.2 AS amounts
 FROM (
-    SELECT cohort, entry.1 AS is_net, entry.2 AS month, sum(toInt128(entry.3)) AS amount
+    SELECT cohort, count() AS users, sumMap(months, amounts) AS by_month
     FROM (
         SELECT toStartOfMonth(minIf(event_time, event_type = 'purchase'), {{tz:String}}) AS cohort,
-               arrayPushFront(groupArray((1, toStartOfMonth(event_time, {{tz:String}}),
-                                          if(event_type = 'purchase', 1, -1) * ifNull(revenue, 0))),
-                              (0, cohort, toInt64(1))) AS entries
+               groupArray(toStartOfMonth(event_time, {{tz:String}})) AS months,
+               groupArray(toInt128(if(event_type = 'purchase', 1, -1) * ifNull(revenue, 0))) AS amounts
         FROM events
         WHERE appspace_id = {{appspace:String}} AND event_type IN ('purchase', 'refund') AND user_id != ''
           AND event_time >= {{kept_since:DateTime64(3, 'UTC')}}
@@ -75,8 +75,7 @@ FROM (
         GROUP BY cityHash64(user_id)
         HAVING countIf(event_type = 'purchase') > 0 AND cohort >= {{first_month:Date}}
     )
-    ARRAY JOIN entries AS entry
-    GROUP BY cohort, is_net, month
+    GROUP BY cohort
 )
 SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 """
@@ -85,12 +84,12 @@ SETTINGS {IN_SUBQUERY_NOT_IN_PREWHERE}
 def cohorts(
     store: Store, params: dict[str, Any], first_month: date
 ) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
-    """(users per cohort month 'YYYY-MM-01', net revenue in minor units per cohort and month offset)."""
+    """(users per cohort month 'YYYY-MM-01', net revenue in minor units per cohort and month offset; a refund in
+    a month before its buyer's first purchase is left out)."""
     users: dict[str, int] = {}
     revenue: dict[str, dict[int, int]] = {}
     for row in store.query(COHORTS, {**params, "first_month": first_month}):
-        if row["kind"] == "users":
-            users[row["cohort_month"]] = int(row["amount"])
-        elif int(row["offset"]) >= 0:
-            revenue.setdefault(row["cohort_month"], {})[int(row["offset"])] = int(row["amount"])
+        users[row["cohort_month"]] = int(row["users"])
+        revenue[row["cohort_month"]] = {offset: int(amount) for offset, amount in zip(row["offsets"], row["amounts"],
+                                                                                       strict=True) if offset >= 0}
     return users, revenue

@@ -18,6 +18,7 @@ directory is exclusive; a server-mode ingest replica has its own data directory)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -56,16 +57,17 @@ class GroupJournal:
         how many were written."""
         repeated = 0
         for token, lines in self.left():
+            started = time.monotonic()
             try:
                 write_again(lines)
             except Exception as exc:
-                log.error("could not repeat a group of %d events left by a stopped writer (kept for the next "
+                log.error("could not write again a group of %d events left by a stopped writer (kept for the next "
                           "start): %s", len(lines), exc)
                 continue
             self.end(token)
             repeated += 1
-            log.warning("wrote again a group of %d events a stopped writer left unfinished: every table holds it once",
-                        len(lines))
+            log.warning("wrote again a group of %d events a stopped writer left unfinished, in %.1f s: every table "
+                        "holds it once", len(lines), time.monotonic() - started)
         return repeated
 
     def _path(self, token: str) -> Path:

@@ -25,6 +25,7 @@ FOLDED_ON_REPEAT = ("actor_hours", "purchase_channels", "fraud_events", "touch_c
                     "funnel_dirty", "cart_dirty")
 # Keys per DELETE: in cluster form the statement travels through Keeper, whose entries stay well under 1 MB.
 KEYS_PER_DELETE = 5_000
+_APPSPACE_ID = EVENT_COLUMNS.index("appspace_id")
 _EVENT_ID = EVENT_COLUMNS.index("event_id")
 _EVENT_TIME = EVENT_COLUMNS.index("event_time")
 _READS_INGEST = re.compile(r"\bFROM\s+(?:\w+\.)?events_ingest(?:_local)?\b")
@@ -62,8 +63,11 @@ def rewrite_events(store: Store, lines: Sequence[bytes]) -> None:
     a non-replicated table is not atomic with the part), and that table would skip the block again."""
     group = [orjson.loads(line) for line in lines]
     times = [row[_EVENT_TIME] for row in group]
-    span = {"first": min(times), "last": max(times)}
-    in_span = "event_time BETWEEN {first:DateTime64(3, 'UTC')} AND {last:DateTime64(3, 'UTC')}"
+    # Every table's sort key starts with the appspace and most follow with the time: the deletes read only the
+    # group's granules.
+    span = {"appspaces": sorted({row[_APPSPACE_ID] for row in group}), "first": min(times), "last": max(times)}
+    in_span = ("appspace_id IN {appspaces:Array(String)} AND "
+               "event_time BETWEEN {first:DateTime64(3, 'UTC')} AND {last:DateTime64(3, 'UTC')}")
     for table in KEPT_PER_EVENT_BY_ID:
         _delete_keys(store, table, f"{in_span} AND event_id IN {{keys:Array(UUID)}}", span,
                      [row[_EVENT_ID] for row in group])
@@ -75,9 +79,13 @@ def rewrite_events(store: Store, lines: Sequence[bytes]) -> None:
 
 
 def _delete_keys(store: Store, table: str, where: str, params: dict[str, object], keys: Sequence[object]) -> None:
-    for start in range(0, len(keys), KEYS_PER_DELETE):
-        store.execute(f"DELETE FROM {store.altered(table)} WHERE {where}",
-                      {**params, "keys": list(keys[start:start + KEYS_PER_DELETE])})
+    """Delete the table's rows matching ``where`` for ``keys``, where it holds any (a DELETE rewrites a mask of
+    every part it touches, ~1 s for a year-long group on 10 M events; a count is a read)."""
+    per_statement = KEYS_PER_DELETE if store.cluster else max(len(keys), 1)
+    for start in range(0, len(keys), per_statement):
+        bound = {**params, "keys": list(keys[start:start + per_statement])}
+        if store.scalar(f"SELECT count() FROM {table} WHERE {where}", bound):
+            store.execute(f"DELETE FROM {store.altered(table)} WHERE {where}", bound)
 
 
 def _row_key(store: Store, table: str) -> str:

@@ -1,7 +1,8 @@
-"""Rounds in a background thread: the analytics service's workers (deletions, last touches, funnel reach) each
-run a round every few seconds until stopped. A failed round is logged; the next one retries, as each round starts
-from what the store says is left to do. The workers that store what ingest marked (last touches, funnel reach)
-share their clock, the dropping of marks they are done with, and the lock they hold with deletions."""
+"""Rounds in a background thread: the analytics service's workers (deletions, last touches, funnel reach, cart
+states) each run a round every few seconds until stopped. A failed round is logged; the next one retries, as each
+round starts from what the store says is left to do. The workers that store what ingest marked (last touches,
+funnel reach, cart states) share their interval, their clock, the dropping of marks they are done with, and the
+lock they hold with deletions."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Self
 
 from carthouse.store import Store
+
+# How often the workers that store what ingest marked (last touches, funnel reach, cart states) run a round. A
+# round's cost is mostly per round rather than per mark (the reach re-reads each marked actor's last 7 days of
+# steps; last touches and carts join their marks to windows of rows), so fewer, larger rounds cost ingest less:
+# REST ingest at full load, 80 s runs alternating, 9,514 and 9,942 events/s with 5 s rounds against 11,940 and
+# 10,951 with 30 s (docs/PERFORMANCE.md). Answers do not depend on it: queries read what a worker has not
+# reached yet from the raw events.
+MARKED_ROUND_SECONDS = 30.0
 
 # Days of marks wholly before the day before the last round's end (``done_until``): nothing reads them again.
 FINISHED_DAYS = """

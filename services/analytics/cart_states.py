@@ -29,13 +29,12 @@ from datetime import timedelta
 
 from carthouse.store import Store
 from carthouse.store.base import ONE_BLOCK
-from services.analytics.background import MarkedRounds, drop_finished_days, store_time
+from services.analytics.background import MARKED_ROUND_SECONDS, MarkedRounds, drop_finished_days, store_time
 from services.analytics.queries.carts import CART_EVENTS, DONE_UNTIL
 from services.analytics.queries.scope import MOMENT
 
 log = logging.getLogger("carthouse.analytics.cart_states")
 
-POLL_SECONDS = 5.0
 MARGIN = timedelta(seconds=10)
 # Carts are judged in this many slices by their key on the first round: each slice's events are held at once.
 FILL_SLICES = 16
@@ -174,7 +173,7 @@ def judge_without_user(store: Store, appspace_id: str, user_id: str) -> None:
 
 
 class CartStateWorker(MarkedRounds):
-    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
+    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = MARKED_ROUND_SECONDS,
                  margin: timedelta = MARGIN) -> None:
         super().__init__("cart-states", store_round, store, rewrites, poll_seconds, margin, log,
                          "judged %d carts again")

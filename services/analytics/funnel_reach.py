@@ -32,14 +32,13 @@ import threading
 from datetime import timedelta
 
 from carthouse.store import Store
-from services.analytics.background import MarkedRounds, drop_finished_days, store_time
+from services.analytics.background import MARKED_ROUND_SECONDS, MarkedRounds, drop_finished_days, store_time
 from services.analytics.queries.funnel import DONE_UNTIL, STEPS, WINDOW
 from services.analytics.queries.scope import MOMENT
 
 log = logging.getLogger("carthouse.analytics.funnel_reach")
 
 LEVELS = len(STEPS)
-POLL_SECONDS = 5.0
 MARGIN = timedelta(seconds=10)
 # Actors are filled in this many slices by their key: each slice's events are read and reduced in one pass.
 FILL_SLICES = 16
@@ -141,7 +140,7 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
 
 
 class FunnelReachWorker(MarkedRounds):
-    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
+    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = MARKED_ROUND_SECONDS,
                  margin: timedelta = MARGIN) -> None:
         super().__init__("funnel-reach", store_round, store, rewrites, poll_seconds, margin, log,
                          "stored the funnel reach of %d actors")

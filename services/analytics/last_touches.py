@@ -20,13 +20,10 @@ import threading
 from datetime import timedelta
 
 from carthouse.store import Store
-from services.analytics.background import MarkedRounds, drop_finished_days, store_time
+from services.analytics.background import MARKED_ROUND_SECONDS, MarkedRounds, drop_finished_days, store_time
 
 log = logging.getLogger("carthouse.analytics.last_touches")
 
-# A round under steady ingest costs ~0.1 s of the store's CPU on 10 M events (30 days of touches read for the
-# new purchases' users); every 5 s that is ~2 % of a core. Queries do not wait for it either way.
-POLL_SECONDS = 5.0
 MARGIN = timedelta(seconds=10)
 LOOKBACK_MS = 30 * 24 * 3600 * 1000
 # The touches kept per purchase for attribution: its longest window (queries/attribution.py WINDOWS).
@@ -131,7 +128,7 @@ def store_round(store: Store, margin: timedelta = MARGIN) -> int:
 
 
 class LastTouchWorker(MarkedRounds):
-    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = POLL_SECONDS,
+    def __init__(self, store: Store, rewrites: threading.Lock, poll_seconds: float = MARKED_ROUND_SECONDS,
                  margin: timedelta = MARGIN) -> None:
         super().__init__("last-touches", store_round, store, rewrites, poll_seconds, margin, log,
                          "stored the last touches of %d users' purchases")

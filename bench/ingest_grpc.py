@@ -1,7 +1,7 @@
 """Ingest throughput through IngestService.Batch over gRPC: 100-event batches, concurrent clients,
 embedded store (chdb) and a real redis-server, the stack in its own process as `make run` starts it.
 
-    .venv/bin/python bench/ingest_grpc.py [--seconds 20] [--concurrency 32]
+    .venv/bin/python bench/ingest_grpc.py [--seconds 60] [--concurrency 32]
 
 Prints events/s acknowledged, then stops the stack and counts the rows in ClickHouse to check that
 every acknowledged event was stored (no loss, no duplicates).
@@ -130,7 +130,7 @@ def run_ingest(seconds: float, concurrency: int, warmup: float, foreign: float =
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured duration (default 20)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured duration (default 60)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
     parser.add_argument("--foreign", type=float, default=0.0,

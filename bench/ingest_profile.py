@@ -4,7 +4,7 @@ before and after, divided by the events stored. The main process's threads are t
 kernel has for them: ClickHouse names its own (the INSERT pipeline, merges, background pools); Python's threads
 (the gRPC event loop, dedup, the writer) carry the process's name.
 
-    .venv/bin/python bench/ingest_profile.py [--seconds 20]
+    .venv/bin/python bench/ingest_profile.py [--seconds 60]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def snapshot(main_pid: int) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         stack = StackProcess(Path(scratch) / "data").start()

@@ -1,7 +1,7 @@
 """Ingest throughput through REST (POST /v1/api/analytics/ecommerce/batch via the Python gateway) next to
 gRPC Batch, in the same run against the same stack (`carthouse run` in its own process).
 
-    .venv/bin/python bench/ingest_rest.py [--seconds 20] [--concurrency 64]
+    .venv/bin/python bench/ingest_rest.py [--seconds 60] [--concurrency 64]
 
 The REST load generator keeps HTTP/1.1 connections alive and writes pre-built requests on raw asyncio
 streams, so that its own cost stays small on a 2-core machine.
@@ -78,8 +78,8 @@ async def drive_http(port: int, requests: list[bytes], concurrency: int, seconds
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="measured duration of each protocol, in two alternating halves (default 20)")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="measured duration of each protocol, in two alternating halves (default 60)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up seconds (default 3)")
     args = parser.parse_args()

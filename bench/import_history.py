@@ -2,7 +2,10 @@
 as REST batches with backdated timestamps, in the same run against the same stack (`carthouse run` in its own
 process). Target (issue: ingest at engine speed): the import at least twice the backdated REST rate.
 
-    .venv/bin/python bench/import_history.py [--events 100000] [--seconds 20]
+    .venv/bin/python bench/import_history.py [--events 600000] [--seconds 60]
+
+Both loads last longer than the analytics workers' round interval (services/analytics/background.py), so that
+both pay for the rounds that store what they marked.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ def backdated_events(count: int, seed: int) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=100_000, help="rows in the imported file (default 100,000)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of backdated REST load (default 20)")
+    parser.add_argument("--events", type=int, default=600_000, help="rows in the imported file (default 600,000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of backdated REST load (default 60)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"

@@ -71,10 +71,14 @@ def rewrite_events(store: Store, lines: Sequence[bytes]) -> None:
     for table in KEPT_PER_EVENT_BY_ID:
         _delete_keys(store, table, f"{in_span} AND event_id IN {{keys:Array(UUID)}}", span,
                      [row[_EVENT_ID] for row in group])
+    types = dict(_column_types(store, "events_ingest"))
+    the_group = {"structure": ", ".join(f"`{name}` {types[name]}" for name in EVENT_COLUMNS),
+                 "rows": b"\n".join(lines).decode()}
     for table in KEPT_PER_EVENT_BY_ROW:
-        row_key = _row_key(store, table)
+        columns = _column_types(store, table)
+        row_key = "cityHash64(" + ", ".join(f"CAST(`{name}` AS {kind})" for name, kind in columns) + ")"
         _delete_keys(store, table, f"{in_span} AND {row_key} IN {{keys:Array(UInt64)}}", span,
-                     _row_keys_of_group(store, table, row_key, lines))
+                     _row_keys_of_group(store, table, row_key, the_group))
     write_events(store, lines, uuid.uuid4().hex)
 
 
@@ -88,27 +92,23 @@ def _delete_keys(store: Store, table: str, where: str, params: dict[str, object]
             store.execute(f"DELETE FROM {store.altered(table)} WHERE {where}", bound)
 
 
-def _row_key(store: Store, table: str) -> str:
-    """A hash of every column of the table's row, each as the table stores it."""
-    columns = store.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND "
-                          "table = {table:String} ORDER BY position", {"table": table})
-    return "cityHash64(" + ", ".join(f"CAST(`{c['name']}` AS {c['type']})" for c in columns) + ")"
+def _column_types(store: Store, table: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of the table, in order."""
+    return [(c["name"], c["type"]) for c in store.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {table:String} "
+        "ORDER BY position", {"table": table})]
 
 
-def _row_keys_of_group(store: Store, table: str, row_key: str, lines: Sequence[bytes]) -> list[int]:
-    """The row key of every row the table's view makes of the group: the view's own query, read from the group's
-    lines instead of events_ingest."""
+def _row_keys_of_group(store: Store, table: str, row_key: str, the_group: dict[str, str]) -> list[int]:
+    """The row key (a hash of every column, each as the table stores it) of every row the table's view makes of
+    the group: the view's own query, read from ``the_group`` (its lines and their structure) instead of
+    events_ingest."""
     view = store.scalar("SELECT as_select FROM system.tables WHERE database = currentDatabase() AND "
                         "name = {view:String}", {"view": f"{table}_mv"})
     of_group, found = _READS_INGEST.subn(_THE_GROUP, view)
     if found != 1:
         raise RuntimeError(f"{table}_mv does not read events_ingest once: {view}")
-    types = {c["name"]: c["type"] for c in store.query(
-        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'events_ingest'")}
-    structure = ", ".join(f"`{name}` {types[name]}" for name in EVENT_COLUMNS)
-    rows = store.query(f"SELECT {row_key} AS row_key FROM ({of_group})",
-                       {"structure": structure, "rows": b"\n".join(lines).decode()})
-    return [int(row["row_key"]) for row in rows]
+    return [int(row["row_key"]) for row in store.query(f"SELECT {row_key} AS row_key FROM ({of_group})", the_group)]
 
 
 def recent_transactions(store: Store, appspace_id: str, transaction_ids: Sequence[str]) -> set[tuple[str, str]]:
